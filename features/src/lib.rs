@@ -1,0 +1,2 @@
+//! Behaviour specifications of the operator (step definitions live here).
+#![forbid(unsafe_code)]

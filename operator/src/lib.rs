@@ -1,0 +1,2 @@
+//! The OpenLIT-compatible auto-instrumentation operator as a library.
+#![forbid(unsafe_code)]

@@ -1,0 +1,4 @@
+//! The `openlit-operator` command.
+#![forbid(unsafe_code)]
+
+fn main() {}

@@ -1,0 +1,2 @@
+//! kubesim: an in-process fake Kubernetes for testing operators.
+#![forbid(unsafe_code)]
