@@ -1,2 +1,4 @@
 //! The OpenLIT-compatible auto-instrumentation operator as a library.
 #![forbid(unsafe_code)]
+
+pub mod crd;

@@ -1,0 +1,228 @@
+//! Rust types of the `AutoInstrumentation` resource, mirroring the OpenLIT operator's fields.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{EnvVar, ResourceRequirements};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Provider used when `python.instrumentation.provider` is absent.
+pub const DEFAULT_PROVIDER: &str = "openlit";
+/// Image tag used when `python.instrumentation.version` is absent.
+pub const DEFAULT_VERSION: &str = "latest";
+/// Pull policy used when `python.instrumentation.imagePullPolicy` is absent.
+pub const DEFAULT_PULL_POLICY: &str = "IfNotPresent";
+/// OTLP export timeout in seconds used when `otlp.timeout` is absent.
+pub const DEFAULT_OTLP_TIMEOUT_SECONDS: i32 = 30;
+/// Providers the operator knows how to inject.
+pub const PROVIDERS: [&str; 4] = ["openlit", "openinference", "openllmetry", "custom"];
+/// Accepted image pull policies.
+pub const PULL_POLICIES: [&str; 3] = ["Always", "IfNotPresent", "Never"];
+
+/// Desired instrumentation for the pods this resource selects.
+#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[kube(
+    group = "openlit.io",
+    version = "v1alpha1",
+    kind = "AutoInstrumentation",
+    plural = "autoinstrumentations",
+    singular = "autoinstrumentation",
+    shortname = "ai",
+    namespaced,
+    status = "AutoInstrumentationStatus",
+    printcolumn = r#"{"name":"Provider","type":"string","jsonPath":".spec.python.instrumentation.provider"}"#,
+    printcolumn = r#"{"name":"Endpoint","type":"string","jsonPath":".spec.otlp.endpoint"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct AutoInstrumentationSpec {
+    /// Pods to instrument. An empty selector matches nothing and makes the resource invalid.
+    #[serde(default)]
+    pub selector: PodSelector,
+    /// Pods to leave alone even when `selector` matches them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignore: Option<PodSelector>,
+    /// Python instrumentation settings. Absent means Python instrumentation with every default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub python: Option<PythonSpec>,
+    /// Accepted for compatibility with the OpenLIT operator; Go instrumentation is not performed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub go: Option<GoSpec>,
+    /// Where telemetry is sent.
+    #[serde(default)]
+    pub otlp: OtlpSpec,
+    /// Resource attributes added to every instrumented pod's telemetry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<ResourceSpec>,
+}
+
+/// A Kubernetes label selector over pod labels.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PodSelector {
+    /// Labels the pod must carry with exactly these values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub match_labels: Option<BTreeMap<String, String>>,
+    /// Set-based requirements, all of which must hold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub match_expressions: Option<Vec<SelectorRequirement>>,
+}
+
+/// One set-based label requirement.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SelectorRequirement {
+    /// The label key the requirement applies to.
+    pub key: String,
+    /// One of `In`, `NotIn`, `Exists`, `DoesNotExist`.
+    pub operator: String,
+    /// Values for `In` and `NotIn`; must be empty for `Exists` and `DoesNotExist`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<Vec<String>>,
+}
+
+/// Python-specific settings.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PythonSpec {
+    /// How the Python instrumentation is delivered and configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instrumentation: Option<PythonInstrumentation>,
+}
+
+/// Settings of the injected Python instrumentation.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PythonInstrumentation {
+    /// `false` turns injection off for the pods this resource selects (default `true`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Tag of the provider image: `latest` or a version (default `latest`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Instrumentation provider: `openlit`, `openinference`, `openllmetry` or `custom` (default `openlit`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// Pull policy of the init container image (default `IfNotPresent`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_pull_policy: Option<String>,
+    /// Extra packages to install, as comma-separated PEP 508 requirement strings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_packages: Option<String>,
+    /// Init container image overriding the provider's default; required for provider `custom`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_init_image: Option<String>,
+    /// Extra environment variables for instrumented containers; the container's own variables win.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<Vec<EnvVar>>,
+    /// Resources of the init container (default requests 100m/128Mi, limits 200m/256Mi).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+    /// What a failing instrumentation setup does: `continue` (default: the app runs uninstrumented)
+    /// or `block` (the pod does not start).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_failure: Option<String>,
+}
+
+/// Go settings kept for compatibility; not acted on.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GoSpec {
+    /// Go instrumentation image (unused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// Go environment variables (unused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<Vec<EnvVar>>,
+}
+
+/// OTLP exporter settings.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OtlpSpec {
+    /// Base OTLP endpoint URL, e.g. `http://openlit.openlit.svc:4318`.
+    #[serde(default)]
+    pub endpoint: String,
+    /// Export headers in the OpenTelemetry `key=value,key2=value2` form.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headers: Option<String>,
+    /// Export timeout in seconds, 1 to 300 (default 30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<i32>,
+}
+
+/// Resource attribute settings.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceSpec {
+    /// Deployment environment (`deployment.environment`), e.g. `production`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+}
+
+/// Observed state written by the operator's leader.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AutoInstrumentationStatus {
+    /// The `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Conditions following Kubernetes API conventions; `Ready` is always present once reconciled.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// Validation errors; while any exist the resource instruments nothing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub validation_errors: Vec<String>,
+    /// Validation warnings; the resource still works.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub validation_warnings: Vec<String>,
+}
+
+impl AutoInstrumentationSpec {
+    /// The Python instrumentation settings, or all defaults when absent.
+    pub fn instrumentation(&self) -> PythonInstrumentation {
+        self.python
+            .as_ref()
+            .and_then(|p| p.instrumentation.clone())
+            .unwrap_or_default()
+    }
+
+    /// The OTLP timeout in seconds, defaulted.
+    pub fn otlp_timeout_seconds(&self) -> i32 {
+        self.otlp.timeout.unwrap_or(DEFAULT_OTLP_TIMEOUT_SECONDS)
+    }
+}
+
+impl PythonInstrumentation {
+    /// Whether injection is on (default `true`).
+    pub fn is_enabled(&self) -> bool {
+        self.enabled.unwrap_or(true)
+    }
+
+    /// The provider name, defaulted.
+    pub fn provider(&self) -> &str {
+        non_empty(&self.provider).unwrap_or(DEFAULT_PROVIDER)
+    }
+
+    /// The image tag, defaulted.
+    pub fn version(&self) -> &str {
+        non_empty(&self.version).unwrap_or(DEFAULT_VERSION)
+    }
+
+    /// The image pull policy, defaulted.
+    pub fn image_pull_policy(&self) -> &str {
+        non_empty(&self.image_pull_policy).unwrap_or(DEFAULT_PULL_POLICY)
+    }
+
+    /// Whether a failed setup blocks the pod (`onFailure: block`).
+    pub fn blocks_on_failure(&self) -> bool {
+        self.on_failure.as_deref() == Some("block")
+    }
+}
+
+fn non_empty(value: &Option<String>) -> Option<&str> {
+    value.as_deref().filter(|v| !v.is_empty())
+}
