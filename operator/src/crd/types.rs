@@ -8,6 +8,15 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::endpoint::ENDPOINT_PATTERN;
+use super::headers::HEADERS_PATTERN;
+use super::image_ref::{IMAGE_REFERENCE_PATTERN, TAG_PATTERN};
+use super::requirements::CUSTOM_PACKAGES_PATTERN;
+use super::schema;
+use super::validation::{
+    MAX_OTLP_TIMEOUT_SECONDS, MIN_OTLP_TIMEOUT_SECONDS, ON_FAILURE_VALUES, SELECTOR_OPERATORS,
+};
+
 /// Provider used when `python.instrumentation.provider` is absent.
 pub const DEFAULT_PROVIDER: &str = "openlit";
 /// Image tag used when `python.instrumentation.version` is absent.
@@ -20,6 +29,11 @@ pub const DEFAULT_OTLP_TIMEOUT_SECONDS: i32 = 30;
 pub const PROVIDERS: [&str; 4] = ["openlit", "openinference", "openllmetry", "custom"];
 /// Accepted image pull policies.
 pub const PULL_POLICIES: [&str; 3] = ["Always", "IfNotPresent", "Never"];
+/// Failure mode used when `python.instrumentation.onFailure` is absent.
+pub const DEFAULT_ON_FAILURE: &str = "continue";
+/// Schema pattern of `resource.environment`: no characters that would break
+/// `OTEL_RESOURCE_ATTRIBUTES`.
+const ENVIRONMENT_PATTERN: &str = r"^[^,=\x00-\x1f\x7f]*$";
 
 /// Desired instrumentation for the pods this resource selects.
 #[derive(CustomResource, Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
@@ -35,9 +49,11 @@ pub const PULL_POLICIES: [&str; 3] = ["Always", "IfNotPresent", "Never"];
     printcolumn = r#"{"name":"Provider","type":"string","jsonPath":".spec.python.instrumentation.provider"}"#,
     printcolumn = r#"{"name":"Endpoint","type":"string","jsonPath":".spec.otlp.endpoint"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
-    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    doc = "Zero-code OpenTelemetry instrumentation for the Python pods a label selector picks."
 )]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = schema::spec_schema)]
 pub struct AutoInstrumentationSpec {
     /// Pods to instrument. An empty selector matches nothing and makes the resource invalid.
     #[serde(default)]
@@ -62,6 +78,7 @@ pub struct AutoInstrumentationSpec {
 /// A Kubernetes label selector over pod labels.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = schema::selector_schema)]
 pub struct PodSelector {
     /// Labels the pod must carry with exactly these values.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -74,10 +91,12 @@ pub struct PodSelector {
 /// One set-based label requirement.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = schema::requirement_schema)]
 pub struct SelectorRequirement {
     /// The label key the requirement applies to.
     pub key: String,
     /// One of `In`, `NotIn`, `Exists`, `DoesNotExist`.
+    #[schemars(extend("enum" = SELECTOR_OPERATORS))]
     pub operator: String,
     /// Values for `In` and `NotIn`; must be empty for `Exists` and `DoesNotExist`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -87,6 +106,7 @@ pub struct SelectorRequirement {
 /// Python-specific settings.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = schema::python_schema)]
 pub struct PythonSpec {
     /// How the Python instrumentation is delivered and configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -96,24 +116,34 @@ pub struct PythonSpec {
 /// Settings of the injected Python instrumentation.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = schema::instrumentation_schema)]
 pub struct PythonInstrumentation {
     /// `false` turns injection off for the pods this resource selects (default `true`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = true))]
     pub enabled: Option<bool>,
-    /// Tag of the provider image: `latest` or a version (default `latest`).
+    /// Tag of the provider image: `latest` or a version such as `1.2.3` (default `latest`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = DEFAULT_VERSION, "pattern" = TAG_PATTERN))]
     pub version: Option<String>,
     /// Instrumentation provider: `openlit`, `openinference`, `openllmetry` or `custom` (default `openlit`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = DEFAULT_PROVIDER, "enum" = PROVIDERS))]
     pub provider: Option<String>,
     /// Pull policy of the init container image (default `IfNotPresent`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = DEFAULT_PULL_POLICY, "enum" = PULL_POLICIES))]
     pub image_pull_policy: Option<String>,
-    /// Extra packages to install, as comma-separated PEP 508 requirement strings.
+    /// Extra packages to install, as comma-separated PEP 508 requirement strings, e.g.
+    /// `langchain>=0.1.0, openai[datalib]==1.2.3; python_version >= "3.9"`. Direct URLs, pip
+    /// options and shell metacharacters are refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("pattern" = CUSTOM_PACKAGES_PATTERN))]
     pub custom_packages: Option<String>,
     /// Init container image overriding the provider's default; required for provider `custom`.
+    /// Any OCI reference: `registry[:port]/repository[:tag][@sha256:digest]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("pattern" = IMAGE_REFERENCE_PATTERN))]
     pub custom_init_image: Option<String>,
     /// Extra environment variables for instrumented containers; the container's own variables win.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -124,6 +154,7 @@ pub struct PythonInstrumentation {
     /// What a failing instrumentation setup does: `continue` (default: the app runs uninstrumented)
     /// or `block` (the pod does not start).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = DEFAULT_ON_FAILURE, "enum" = ON_FAILURE_VALUES))]
     pub on_failure: Option<String>,
 }
 
@@ -142,15 +173,24 @@ pub struct GoSpec {
 /// OTLP exporter settings.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = schema::otlp_schema)]
 pub struct OtlpSpec {
-    /// Base OTLP endpoint URL, e.g. `http://openlit.openlit.svc:4318`.
+    /// Base OTLP/HTTP endpoint URL, e.g. `http://openlit.openlit.svc:4318` or `http://[::1]:4318`:
+    /// http or https, a host, an optional port and an optional path (no query or credentials).
     #[serde(default)]
+    #[schemars(extend("pattern" = ENDPOINT_PATTERN))]
     pub endpoint: String,
     /// Export headers in the OpenTelemetry `key=value,key2=value2` form.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("pattern" = HEADERS_PATTERN))]
     pub headers: Option<String>,
     /// Export timeout in seconds, 1 to 300 (default 30).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend(
+        "default" = DEFAULT_OTLP_TIMEOUT_SECONDS,
+        "minimum" = MIN_OTLP_TIMEOUT_SECONDS,
+        "maximum" = MAX_OTLP_TIMEOUT_SECONDS
+    ))]
     pub timeout: Option<i32>,
 }
 
@@ -160,6 +200,7 @@ pub struct OtlpSpec {
 pub struct ResourceSpec {
     /// Deployment environment (`deployment.environment`), e.g. `production`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("pattern" = ENVIRONMENT_PATTERN))]
     pub environment: Option<String>,
 }
 
