@@ -1,0 +1,175 @@
+//! Fault injection: refuse or delay requests, force conflicts, break watch streams.
+
+use crate::error::ApiError;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+/// What a fault does to a matching request.
+#[derive(Debug, Clone)]
+pub enum FaultAction {
+    /// Answer with this HTTP code and message instead of serving the request.
+    Refuse {
+        /// HTTP status code.
+        code: u16,
+        /// Status message.
+        message: String,
+    },
+    /// Wait (real time) before serving the request.
+    Delay(Duration),
+    /// Answer writes with 409 Conflict.
+    Conflict,
+}
+
+#[derive(Debug, Clone)]
+struct Rule {
+    resource: String,
+    verbs: Vec<String>,
+    action: FaultAction,
+    remaining: Option<u32>,
+}
+
+/// The fault rules in force. Resources are named `pods` or `pods/status`; verbs as in RBAC.
+#[derive(Clone)]
+pub struct Faults {
+    rules: Arc<Mutex<Vec<Rule>>>,
+    breaker: broadcast::Sender<String>,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Faults {
+            rules: Arc::default(),
+            breaker: broadcast::channel(64).0,
+        }
+    }
+}
+
+const WRITE_VERBS: &[&str] = &["create", "update", "patch", "delete"];
+
+impl Faults {
+    fn add(&self, resource: &str, verbs: &[&str], action: FaultAction, remaining: Option<u32>) {
+        self.rules
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Rule {
+                resource: resource.to_string(),
+                verbs: verbs.iter().map(|v| v.to_string()).collect(),
+                action,
+                remaining,
+            });
+    }
+
+    /// Refuse every request with one of `verbs` (empty: all) to `resource` with an HTTP code.
+    pub fn refuse(&self, resource: &str, verbs: &[&str], code: u16) {
+        self.add(
+            resource,
+            verbs,
+            FaultAction::Refuse {
+                code,
+                message: format!("simulated failure for {resource}"),
+            },
+            None,
+        );
+    }
+
+    /// Delay every request with one of `verbs` (empty: all) to `resource`.
+    pub fn delay(&self, resource: &str, verbs: &[&str], by: Duration) {
+        self.add(resource, verbs, FaultAction::Delay(by), None);
+    }
+
+    /// Make the next `n` writes (create, update, patch) to `resource` fail with 409 Conflict.
+    pub fn conflict_next(&self, resource: &str, n: u32) {
+        self.add(
+            resource,
+            &["create", "update", "patch"],
+            FaultAction::Conflict,
+            Some(n),
+        );
+    }
+
+    /// Remove every fault rule.
+    pub fn clear(&self) {
+        self.rules.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    /// End every open watch stream on `resource` (`*` for all).
+    pub fn break_watches(&self, resource: &str) {
+        let _ = self.breaker.send(resource.to_string());
+    }
+
+    /// Subscribe to watch-breaking signals.
+    pub fn watch_breaks(&self) -> broadcast::Receiver<String> {
+        self.breaker.subscribe()
+    }
+
+    /// The faults that apply to a request: a delay and/or an error.
+    pub fn check(
+        &self,
+        verb: &str,
+        resource: &str,
+        subresource: &str,
+    ) -> (Option<Duration>, Option<FaultAction>) {
+        let full = if subresource.is_empty() {
+            resource.to_string()
+        } else {
+            format!("{resource}/{subresource}")
+        };
+        let mut rules = self.rules.lock().unwrap_or_else(|e| e.into_inner());
+        let mut delay = None;
+        let mut fail = None;
+        for r in rules.iter_mut() {
+            let res_ok = r.resource == full
+                || r.resource == "*"
+                || (subresource.is_empty() && r.resource == resource);
+            let verb_ok = r.verbs.is_empty() || r.verbs.iter().any(|v| v == verb);
+            if !res_ok || !verb_ok || r.remaining == Some(0) {
+                continue;
+            }
+            if matches!(r.action, FaultAction::Conflict) && !WRITE_VERBS.contains(&verb) {
+                continue;
+            }
+            if let Some(n) = r.remaining.as_mut() {
+                *n -= 1;
+            }
+            match &r.action {
+                FaultAction::Delay(d) => delay = Some(*d),
+                other if fail.is_none() => fail = Some(other.clone()),
+                _ => {}
+            }
+        }
+        rules.retain(|r| r.remaining != Some(0));
+        (delay, fail)
+    }
+}
+
+/// Turn a fault action into the error the client sees.
+pub fn fault_error(
+    action: &FaultAction,
+    group: &str,
+    resource: &str,
+    name: &str,
+) -> Option<ApiError> {
+    match action {
+        FaultAction::Refuse { code, message } => {
+            Some(ApiError::new(*code, reason_for(*code), message.clone()))
+        }
+        FaultAction::Conflict => Some(ApiError::conflict(group, resource, name)),
+        FaultAction::Delay(_) => None,
+    }
+}
+
+fn reason_for(code: u16) -> &'static str {
+    match code {
+        400 => "BadRequest",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "NotFound",
+        409 => "Conflict",
+        429 => "TooManyRequests",
+        500 => "InternalError",
+        503 => "ServiceUnavailable",
+        504 => "Timeout",
+        _ => "Unknown",
+    }
+}
