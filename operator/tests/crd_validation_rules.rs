@@ -652,3 +652,31 @@ fn go_section_and_environment() {
         },
     ]);
 }
+
+#[test]
+fn init_container_resources() {
+    check(vec![
+        python(
+            "requests below limits",
+            "resources:\n  requests: {cpu: 100m, memory: 128Mi}\n  limits: {cpu: 1, memory: 0.5Gi}",
+            vec![],
+            vec![],
+        ),
+        python(
+            "request above its limit",
+            "resources:\n  requests: {memory: 512Mi}\n  limits: {memory: 256Mi}",
+            vec![Is(
+                "spec.python.instrumentation.resources.requests['memory'] (512Mi) is greater than its limit (256Mi)",
+            )],
+            vec![],
+        ),
+        python(
+            "not a quantity",
+            "resources:\n  limits: {cpu: two}",
+            vec![Is(
+                "spec.python.instrumentation.resources.limits['cpu'] 'two' is not a valid quantity (e.g. 500m, 1, 256Mi)",
+            )],
+            vec![],
+        ),
+    ]);
+}

@@ -2,21 +2,20 @@
 //! (`OTEL_EXPORTER_OTLP_HEADERS`).
 
 /// Schema pattern accepting every header list [`parse_headers`] accepts (it only checks that the
-/// list starts with `key=`).
-pub const HEADERS_PATTERN: &str = r"^\s*[-!#$%&'*+.^_`|~0-9A-Za-z]+\s*=";
+/// first entry starts with `key=`).
+pub const HEADERS_PATTERN: &str = r"^[\s,]*([-!#$%&'*+.^_`|~0-9A-Za-z]+\s*=|$)";
 
 /// Splits a header list into `(key, value)` pairs, both trimmed. Keys are HTTP header names
 /// (token characters); values may hold anything but commas and control characters (OTel asks for
-/// percent-encoding of special characters).
+/// percent-encoding of special characters). Empty entries, as left by a trailing comma, are
+/// skipped like the OpenTelemetry SDKs do.
 pub fn parse_headers(headers: &str) -> Result<Vec<(String, String)>, String> {
     headers
         .split(',')
         .enumerate()
+        .filter(|(_, entry)| !entry.trim().is_empty())
         .map(|(index, entry)| {
             let entry = entry.trim();
-            if entry.is_empty() {
-                return Err(format!("entry {} is empty", index + 1));
-            }
             let Some((key, value)) = entry.split_once('=') else {
                 return Err(format!(
                     "entry {} ('{entry}') is not in key=value form",
@@ -61,6 +60,9 @@ mod tests {
             ),
             ("x.custom_header=", &[("x.custom_header", "")]),
             ("k=a=b", &[("k", "a=b")]),
+            ("a=1,", &[("a", "1")]),
+            (" , a=1,,b=2", &[("a", "1"), ("b", "2")]),
+            ("", &[]),
         ];
         for (headers, expected) in cases {
             let parsed = parse_headers(headers).unwrap();
@@ -75,9 +77,6 @@ mod tests {
     #[test]
     fn refuses_malformed_lists() {
         let cases = [
-            ("", "entry 1 is empty"),
-            ("a=1,", "entry 2 is empty"),
-            ("a=1,,b=2", "entry 2 is empty"),
             ("token", "entry 1 ('token') is not in key=value form"),
             ("a=1,b", "entry 2 ('b') is not in key=value form"),
             ("=value", "entry 1 has an invalid header name ''"),
@@ -99,10 +98,10 @@ mod tests {
     #[test]
     fn schema_pattern_accepts_everything_the_parser_accepts() {
         let pattern = Regex::new(HEADERS_PATTERN).unwrap();
-        for ok in ["api-key=secret", " x.y = 1,b=2", "k="] {
+        for ok in ["api-key=secret", " x.y = 1,b=2", "k=", ",a=1", ", ", ""] {
             assert!(parse_headers(ok).is_ok() && pattern.is_match(ok), "{ok}");
         }
-        for bad in ["token", "=v", ""] {
+        for bad in ["token", "=v", ",token"] {
             assert!(!pattern.is_match(bad), "{bad}");
         }
     }

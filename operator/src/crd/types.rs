@@ -61,7 +61,9 @@ pub struct AutoInstrumentationSpec {
     /// Pods to leave alone even when `selector` matches them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ignore: Option<PodSelector>,
-    /// Python instrumentation settings. Absent means Python instrumentation with every default.
+    /// Python instrumentation settings. Absent means Python instrumentation with every default;
+    /// the API server stores it as `{}` so that the defaults of the fields inside are filled in
+    /// (a default only applies inside an object that exists).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub python: Option<PythonSpec>,
     /// Accepted for compatibility with the OpenLIT operator; Go instrumentation is not performed.
@@ -108,7 +110,8 @@ pub struct SelectorRequirement {
 #[serde(rename_all = "camelCase")]
 #[schemars(transform = schema::python_schema)]
 pub struct PythonSpec {
-    /// How the Python instrumentation is delivered and configured.
+    /// How the Python instrumentation is delivered and configured (defaults to `{}`, so that the
+    /// provider, version, pull policy and failure-mode defaults always apply).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instrumentation: Option<PythonInstrumentation>,
 }

@@ -6,6 +6,7 @@ use super::env_vars::check_env;
 use super::headers::parse_headers;
 use super::image_ref::{check_tag, parse_image_reference};
 use super::labels::{check_label_key, check_label_value};
+use super::quantity::check_resources;
 use super::requirements::custom_package_errors;
 use super::types::{
     AutoInstrumentation, AutoInstrumentationSpec, OtlpSpec, PROVIDERS, PULL_POLICIES, PodSelector,
@@ -218,6 +219,10 @@ fn check_python(python: &PythonInstrumentation, out: &mut Validation) {
         let (errors, warnings) = check_env(env);
         out.errors.extend(errors);
         out.warnings.extend(warnings);
+    }
+    if let Some(resources) = &python.resources {
+        out.errors
+            .extend(check_resources(resources, &format!("{PATH}.resources")));
     }
 }
 
