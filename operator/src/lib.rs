@@ -2,3 +2,5 @@
 #![forbid(unsafe_code)]
 
 pub mod crd;
+pub mod inject;
+pub mod preview;
