@@ -1,6 +1,8 @@
 //! The OpenLIT-compatible auto-instrumentation operator as a library.
 #![forbid(unsafe_code)]
 
+pub mod clock;
 pub mod crd;
 pub mod inject;
+pub mod metrics;
 pub mod preview;
