@@ -1,6 +1,8 @@
 //! Shared helpers for the acceptance tests.
 #![allow(dead_code)]
 
+pub mod webhook;
+
 use futures::{StreamExt, TryStreamExt};
 use kube::Resource;
 use kube::api::{Api, WatchEvent, WatchParams};
