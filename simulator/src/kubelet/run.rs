@@ -244,8 +244,7 @@ pub(crate) fn start(
     };
     let exit = match &image.program {
         Some(p) => p(&mut proc),
-        None if init => Exit::Code(0),
-        None => Exit::Running,
+        None => default_program(&mut proc, init),
     };
     let key = (ns, pod_name, cname);
     let mut k = c.kubelet.lock();
@@ -376,4 +375,23 @@ pub(crate) fn container_id(pod_uid: &str, name: &str, n: u32) -> String {
 /// JSON for a terminated state.
 pub(crate) fn terminated(code: i32, started: &str, finished: &str, id: &str) -> Value {
     json!({"exitCode": code, "reason": if code == 0 { "Completed" } else { "Error" }, "startedAt": started, "finishedAt": finished, "containerID": id})
+}
+
+/// What an image without a registered program does: `echo` commands print their arguments
+/// (directly or through `sh -c`), init containers then exit 0, app containers keep running.
+fn default_program(p: &mut Process, init: bool) -> Exit {
+    let mut words: Vec<String> = p.command.iter().chain(p.args.iter()).cloned().collect();
+    if words.len() >= 3 && words[0].ends_with("sh") && words[1] == "-c" {
+        words = words[2].split_whitespace().map(str::to_string).collect();
+    }
+    let printed = match words.first().map(String::as_str) {
+        Some("echo") | Some("/bin/echo") => {
+            Some(words[1..].join(" ").trim_matches('"').to_string())
+        }
+        _ => None,
+    };
+    if let Some(line) = printed {
+        p.println(line);
+    }
+    if init { Exit::Code(0) } else { Exit::Running }
 }

@@ -1,0 +1,284 @@
+//! The real kubectl against `kubesim serve`.
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const CRD: &str = r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.com
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: widgets, singular: widget, kind: Widget, shortNames: [wd]}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    subresources: {status: {}}
+    additionalPrinterColumns:
+    - {name: Size, type: integer, jsonPath: .spec.size}
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            description: The desired widget.
+            properties:
+              size: {type: integer, description: How many parts the widget has., default: 3}
+              image: {type: string, description: The image to run.}
+"#;
+
+fn widget(size: u32) -> String {
+    format!(
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata: {{name: w1}}\nspec: {{image: demo, size: {size}}}\n"
+    )
+}
+
+fn deployment(replicas: u32) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web}}\nspec:\n  replicas: {replicas}\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    spec:\n      containers:\n      - name: app\n        image: nginx:1.27\n        env: [{{name: REPLICAS, value: \"{replicas}\"}}]\n"
+    )
+}
+
+fn pod(greeting: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: solo, labels: {{app: solo, greeting: {greeting}}}}}\nspec:\n  containers:\n  - name: app\n    image: busybox:1.36\n    command: [sh, -c, \"echo hello from solo\"]\n"
+    )
+}
+
+struct Kubectl {
+    dir: tempfile::TempDir,
+}
+
+impl Kubectl {
+    async fn run(&self, args: &[&str]) -> (bool, String, String) {
+        let out = tokio::time::timeout(
+            Duration::from_secs(60),
+            Command::new("kubectl")
+                .args(args)
+                .arg("--cache-dir")
+                .arg(self.dir.path().join("cache"))
+                .env("KUBECONFIG", self.dir.path().join("kubeconfig"))
+                .env("HOME", self.dir.path())
+                .output(),
+        )
+        .await
+        .expect("kubectl finished in time")
+        .expect("kubectl ran");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    async fn ok(&self, args: &[&str]) -> String {
+        let (ok, out, err) = self.run(args).await;
+        assert!(ok, "kubectl {args:?} failed: {err}");
+        out
+    }
+
+    fn write(&self, name: &str, content: &str) -> String {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, content).unwrap();
+        p.to_string_lossy().into_owned()
+    }
+}
+
+async fn serve(dir: &Path) -> Child {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kubesim"))
+        .args(["serve", "--port", "0", "--kubeconfig"])
+        .arg(dir.join("kubeconfig"))
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("kubesim serve starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .expect("server announced itself")
+        .unwrap()
+        .unwrap();
+    assert!(
+        line.starts_with("kubesim serving at http://127.0.0.1:"),
+        "{line}"
+    );
+    child
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_works_against_kubesim_serve() {
+    if std::process::Command::new("kubectl")
+        .arg("version")
+        .arg("--client")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipping: kubectl is not installed on this machine");
+        return;
+    }
+    let k = Kubectl {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    let _server = serve(k.dir.path()).await;
+
+    let crd = k.write("crd.yaml", CRD);
+    assert!(
+        k.ok(&["apply", "-f", &crd])
+            .await
+            .contains("customresourcedefinition.apiextensions.k8s.io/widgets.example.com created")
+    );
+    assert!(k.ok(&["apply", "-f", &crd]).await.contains("unchanged"));
+    let w = k.write("w.yaml", &widget(2));
+    assert!(
+        k.ok(&["apply", "-f", &w])
+            .await
+            .contains("widget.example.com/w1 created")
+    );
+    let d = k.write("d.yaml", &deployment(1));
+    assert!(
+        k.ok(&["apply", "-f", &d])
+            .await
+            .contains("deployment.apps/web created")
+    );
+    let p = k.write("p.yaml", &pod("hi"));
+    assert!(
+        k.ok(&["apply", "-f", &p])
+            .await
+            .contains("pod/solo created")
+    );
+
+    let w = k.write("w.yaml", &widget(4));
+    assert!(
+        k.ok(&["apply", "-f", &w])
+            .await
+            .contains("widget.example.com/w1 configured")
+    );
+    let d = k.write("d.yaml", &deployment(2));
+    assert!(
+        k.ok(&["apply", "-f", &d])
+            .await
+            .contains("deployment.apps/web configured")
+    );
+    let p = k.write("p.yaml", &pod("hello"));
+    assert!(
+        k.ok(&["apply", "-f", &p])
+            .await
+            .contains("pod/solo configured")
+    );
+
+    let yaml = k.ok(&["get", "widget", "w1", "-o", "yaml"]).await;
+    assert!(yaml.contains("size: 4"), "{yaml}");
+    assert!(yaml.contains("kubectl.kubernetes.io/last-applied-configuration"));
+    let yaml = k.ok(&["get", "deploy", "web", "-o", "yaml"]).await;
+    assert!(
+        yaml.contains("replicas: 2") && yaml.contains("value: \"2\""),
+        "{yaml}"
+    );
+    let yaml = k.ok(&["get", "pod", "solo", "-o", "yaml"]).await;
+    assert!(yaml.contains("greeting: hello"), "{yaml}");
+    let table = k.ok(&["get", "wd"]).await;
+    assert!(
+        table
+            .lines()
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .eq(["NAME", "SIZE"]),
+        "{table}"
+    );
+
+    let mut watch = Command::new("kubectl")
+        .args([
+            "get",
+            "widget",
+            "w1",
+            "-w",
+            "-o",
+            "jsonpath={.spec.size}{\"\\n\"}",
+            "--cache-dir",
+        ])
+        .arg(k.dir.path().join("cache"))
+        .env("KUBECONFIG", k.dir.path().join("kubeconfig"))
+        .env("HOME", k.dir.path())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut seen = BufReader::new(watch.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(Duration::from_secs(30), seen.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.trim(), "4");
+    k.ok(&[
+        "patch",
+        "widget",
+        "w1",
+        "--type",
+        "merge",
+        "-p",
+        "{\"spec\":{\"size\":7}}",
+    ])
+    .await;
+    let changed = tokio::time::timeout(Duration::from_secs(30), seen.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(changed.trim(), "7");
+    let _ = watch.kill().await;
+
+    let waited = k
+        .ok(&["wait", "--for=condition=Ready", "pod/solo", "--timeout=30s"])
+        .await;
+    assert!(waited.contains("pod/solo condition met"), "{waited}");
+    k.ok(&["rollout", "status", "deployment/web", "--timeout=30s"])
+        .await;
+    assert_eq!(k.ok(&["logs", "solo"]).await, "hello from solo\n");
+
+    let resources = k.ok(&["api-resources"]).await;
+    assert!(
+        resources.lines().any(|l| l.split_whitespace().eq([
+            "widgets",
+            "wd",
+            "example.com/v1",
+            "true",
+            "Widget"
+        ])),
+        "{resources}"
+    );
+    let explained = k.ok(&["explain", "widget.spec.size"]).await;
+    assert!(
+        explained.contains("FIELD: size <integer>")
+            && explained.contains("How many parts the widget has."),
+        "{explained}"
+    );
+
+    assert!(
+        k.ok(&["delete", "pod", "solo"])
+            .await
+            .contains("pod \"solo\" deleted")
+    );
+    let (ok, _, err) = k.run(&["get", "pod", "solo"]).await;
+    assert!(
+        !ok && err.contains("Error from server (NotFound): pods \"solo\" not found"),
+        "{err}"
+    );
+    assert!(
+        k.ok(&["delete", "-f", &d])
+            .await
+            .contains("deployment.apps \"web\" deleted")
+    );
+    assert!(
+        k.ok(&["delete", "widget", "w1"])
+            .await
+            .contains("widget.example.com \"w1\" deleted")
+    );
+}
