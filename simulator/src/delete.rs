@@ -68,10 +68,10 @@ pub fn delete(
             ),
         ));
     }
-    if let Some(rv) = &opts.resource_version {
-        if obj["metadata"]["resourceVersion"].as_str() != Some(rv.as_str()) {
-            return Err(ApiError::conflict(&def.group, &def.plural, name));
-        }
+    if let Some(rv) = &opts.resource_version
+        && obj["metadata"]["resourceVersion"].as_str() != Some(rv.as_str())
+    {
+        return Err(ApiError::conflict(&def.group, &def.plural, name));
     }
     if opts.dry_run {
         return Ok((obj, 200));
@@ -94,7 +94,7 @@ pub fn delete(
         if orphan {
             orphan_dependents(c, &uid);
         }
-        return Ok((obj, if is_namespace { 200 } else { 200 }));
+        return Ok((obj, 200));
     }
     let removed = t.remove(&key, ns_key(def, ns), name).unwrap_or(obj);
     drop(t);

@@ -162,10 +162,10 @@ fn remove_at(obj: &mut Value, path: &[String]) {
         ) {
             a.retain(|e| !keys.iter().all(|(kk, kv)| e.get(kk) == Some(kv)));
         }
-    } else if let Some(v) = last.strip_prefix("v:") {
-        if let (Ok(want), Some(a)) = (serde_json::from_str::<Value>(v), cur.as_array_mut()) {
-            a.retain(|e| *e != want);
-        }
+    } else if let Some(v) = last.strip_prefix("v:")
+        && let (Ok(want), Some(a)) = (serde_json::from_str::<Value>(v), cur.as_array_mut())
+    {
+        a.retain(|e| *e != want);
     }
 }
 
@@ -204,10 +204,10 @@ pub fn to_fields_v1(set: &BTreeSet<FieldPath>) -> Value {
         for elem in path {
             cur = &mut cur[elem.as_str()];
         }
-        if let Some(m) = cur.as_object_mut() {
-            if !m.is_empty() {
-                m.insert(".".into(), json!({}));
-            }
+        if let Some(m) = cur.as_object_mut()
+            && !m.is_empty()
+        {
+            m.insert(".".into(), json!({}));
         }
     }
     root
@@ -450,6 +450,7 @@ fn conflict_error(conflicts: &[(Entry, FieldPath)]) -> ApiError {
 }
 
 /// Record ownership for a non-apply write (create, update, patch) by `manager`.
+#[allow(clippy::too_many_arguments)]
 pub fn track_update(
     kind: &str,
     builtin: bool,

@@ -3,10 +3,13 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+/// `(verb, resource, subresource)`.
+pub type CounterKey = (String, String, String);
+
 /// Counts of served requests.
 #[derive(Clone, Default)]
 pub struct RequestCounter {
-    counts: Arc<Mutex<BTreeMap<(String, String, String), u64>>>,
+    counts: Arc<Mutex<BTreeMap<CounterKey, u64>>>,
 }
 
 impl RequestCounter {
@@ -39,7 +42,7 @@ impl RequestCounter {
     }
 
     /// Every count recorded so far.
-    pub fn snapshot(&self) -> BTreeMap<(String, String, String), u64> {
+    pub fn snapshot(&self) -> BTreeMap<CounterKey, u64> {
         self.counts
             .lock()
             .unwrap_or_else(|e| e.into_inner())

@@ -138,10 +138,9 @@ fn smp_object(kind: &str, path: &mut Vec<String>, target: &mut Value, patch: &Va
     for (k, v) in pm {
         if let (Some(field), Some(del)) =
             (k.strip_prefix("$deleteFromPrimitiveList/"), v.as_array())
+            && let Some(list) = target.get_mut(field).and_then(Value::as_array_mut)
         {
-            if let Some(list) = target.get_mut(field).and_then(Value::as_array_mut) {
-                list.retain(|x| !del.contains(x));
-            }
+            list.retain(|x| !del.contains(x));
         }
     }
     if let (Some(keys), Some(tm)) = (retain, target.as_object_mut()) {

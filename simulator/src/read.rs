@@ -95,10 +95,10 @@ pub fn list(
     for obj in t.iter(&gr(def), ns) {
         let ons = obj["metadata"]["namespace"].as_str().unwrap_or_default();
         let oname = obj["metadata"]["name"].as_str().unwrap_or_default();
-        if let Some((_, after)) = &start {
-            if format!("{ons}/{oname}\u{0}").as_str() <= after.as_str() {
-                continue;
-            }
+        if let Some((_, after)) = &start
+            && format!("{ons}/{oname}\u{0}").as_str() <= after.as_str()
+        {
+            continue;
         }
         if !filter.matches(obj) {
             continue;
@@ -113,11 +113,11 @@ pub fn list(
         }
     }
     let mut meta = json!({"resourceVersion": rv.to_string()});
-    if remaining > 0 {
-        if let Some(n) = next {
-            meta["continue"] = json!(n);
-            meta["remainingItemCount"] = json!(remaining);
-        }
+    if remaining > 0
+        && let Some(n) = next
+    {
+        meta["continue"] = json!(n);
+        meta["remainingItemCount"] = json!(remaining);
     }
     Ok(
         json!({"kind": def.list_kind(), "apiVersion": def.api_version(), "metadata": meta, "items": items}),

@@ -86,11 +86,9 @@ fn prune_node(schema: &Value, v: &mut Value, path: &str, unknown: &mut Vec<Strin
                 m.clear();
             }
         }
-        Value::Array(items) => {
-            if schema["items"].is_object() {
-                for (i, item) in items.iter_mut().enumerate() {
-                    prune_node(&schema["items"], item, &format!("{path}[{i}]"), unknown);
-                }
+        Value::Array(items) if schema["items"].is_object() => {
+            for (i, item) in items.iter_mut().enumerate() {
+                prune_node(&schema["items"], item, &format!("{path}[{i}]"), unknown);
             }
         }
         _ => {}
@@ -108,15 +106,13 @@ pub fn apply_defaults(schema: &Value, v: &mut Value) {
                         Some(Value::Null) => ps["nullable"].as_bool() != Some(true),
                         _ => false,
                     };
-                    if missing {
-                        if let Some(d) = ps.get("default") {
-                            m.insert(k.clone(), d.clone());
-                        }
+                    if missing && let Some(d) = ps.get("default") {
+                        m.insert(k.clone(), d.clone());
                     }
-                    if let Some(child) = m.get_mut(k) {
-                        if k != "metadata" {
-                            apply_defaults(ps, child);
-                        }
+                    if let Some(child) = m.get_mut(k)
+                        && k != "metadata"
+                    {
+                        apply_defaults(ps, child);
                     }
                 }
             } else if schema["additionalProperties"].is_object() {
@@ -125,11 +121,9 @@ pub fn apply_defaults(schema: &Value, v: &mut Value) {
                 }
             }
         }
-        Value::Array(items) => {
-            if schema["items"].is_object() {
-                for item in items {
-                    apply_defaults(&schema["items"], item);
-                }
+        Value::Array(items) if schema["items"].is_object() => {
+            for item in items {
+                apply_defaults(&schema["items"], item);
             }
         }
         _ => {}
@@ -226,19 +220,19 @@ fn validate_node(s: &Value, v: &Value, path: &str, out: &mut Vec<Cause>) {
             return;
         }
     }
-    if let Some(e) = s["enum"].as_array() {
-        if !e.contains(v) {
-            let allowed: Vec<String> = e.iter().map(show).collect();
-            out.push(Cause {
-                reason: "FieldValueNotSupported".into(),
-                message: format!(
-                    "Unsupported value: {}: supported values: {}",
-                    show(v),
-                    allowed.join(", ")
-                ),
-                field: path.into(),
-            });
-        }
+    if let Some(e) = s["enum"].as_array()
+        && !e.contains(v)
+    {
+        let allowed: Vec<String> = e.iter().map(show).collect();
+        out.push(Cause {
+            reason: "FieldValueNotSupported".into(),
+            message: format!(
+                "Unsupported value: {}: supported values: {}",
+                show(v),
+                allowed.join(", ")
+            ),
+            field: path.into(),
+        });
     }
     if let Some(n) = v.as_f64() {
         if let Some(min) = s["minimum"].as_f64() {
@@ -276,31 +270,30 @@ fn validate_node(s: &Value, v: &Value, path: &str, out: &mut Vec<Cause>) {
     }
     if let Some(st) = v.as_str() {
         let len = st.chars().count() as u64;
-        if let Some(min) = s["minLength"].as_u64() {
-            if len < min {
-                invalid(
-                    out,
-                    path,
-                    v,
-                    format!("{path} in body should be at least {min} chars long"),
-                );
-            }
+        if let Some(min) = s["minLength"].as_u64()
+            && len < min
+        {
+            invalid(
+                out,
+                path,
+                v,
+                format!("{path} in body should be at least {min} chars long"),
+            );
         }
-        if let Some(max) = s["maxLength"].as_u64() {
-            if len > max {
-                out.push(Cause {
-                    reason: "FieldValueTooLong".into(),
-                    message: format!("Too long: may not be more than {max} bytes"),
-                    field: path.into(),
-                });
-            }
+        if let Some(max) = s["maxLength"].as_u64()
+            && len > max
+        {
+            out.push(Cause {
+                reason: "FieldValueTooLong".into(),
+                message: format!("Too long: may not be more than {max} bytes"),
+                field: path.into(),
+            });
         }
-        if let Some(p) = s["pattern"].as_str() {
-            if let Ok(re) = regex::Regex::new(p) {
-                if !re.is_match(st) {
-                    invalid(out, path, v, format!("{path} in body should match '{p}'"));
-                }
-            }
+        if let Some(p) = s["pattern"].as_str()
+            && let Ok(re) = regex::Regex::new(p)
+            && !re.is_match(st)
+        {
+            invalid(out, path, v, format!("{path} in body should match '{p}'"));
         }
     }
     match v {
@@ -332,27 +325,24 @@ fn validate_node(s: &Value, v: &Value, path: &str, out: &mut Vec<Cause>) {
             }
         }
         Value::Array(items) => {
-            if let Some(min) = s["minItems"].as_u64() {
-                if (items.len() as u64) < min {
-                    invalid(
-                        out,
-                        path,
-                        v,
-                        format!("{path} in body should have at least {min} items"),
-                    );
-                }
+            if let Some(min) = s["minItems"].as_u64()
+                && (items.len() as u64) < min
+            {
+                invalid(
+                    out,
+                    path,
+                    v,
+                    format!("{path} in body should have at least {min} items"),
+                );
             }
-            if let Some(max) = s["maxItems"].as_u64() {
-                if items.len() as u64 > max {
-                    out.push(Cause {
-                        reason: "FieldValueTooMany".into(),
-                        message: format!(
-                            "Too many: {}: must have at most {max} items",
-                            items.len()
-                        ),
-                        field: path.into(),
-                    });
-                }
+            if let Some(max) = s["maxItems"].as_u64()
+                && items.len() as u64 > max
+            {
+                out.push(Cause {
+                    reason: "FieldValueTooMany".into(),
+                    message: format!("Too many: {}: must have at most {max} items", items.len()),
+                    field: path.into(),
+                });
             }
             if s["items"].is_object() {
                 for (i, item) in items.iter().enumerate() {

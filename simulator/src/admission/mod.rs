@@ -51,10 +51,13 @@ pub struct Attributes {
     pub opts: WriteOptions,
 }
 
+/// `(namespace, name, port)` of a service.
+type ServiceKey = (String, String, u16);
+
 /// Where webhook services (`clientConfig.service`) are reachable: `(namespace, name, port)` → address.
 #[derive(Clone, Default)]
 pub struct ServiceRegistry {
-    map: Arc<Mutex<HashMap<(String, String, u16), SocketAddr>>>,
+    map: Arc<Mutex<HashMap<ServiceKey, SocketAddr>>>,
 }
 
 impl ServiceRegistry {

@@ -85,13 +85,12 @@ pub async fn namespace(c: &Cluster, ns_obj: &Value, kind: EventType) {
             .any(|def| c.store.txn().iter(&gr(&def), Some(&ns)).next().is_some());
         if !left || remaining == 0 {
             let mut t = c.store.txn();
-            if let Some(o) = t.get(&("".into(), "namespaces".into()), "", &ns) {
-                if o["metadata"]["finalizers"]
+            if let Some(o) = t.get(&("".into(), "namespaces".into()), "", &ns)
+                && o["metadata"]["finalizers"]
                     .as_array()
                     .is_none_or(|f| f.is_empty())
-                {
-                    t.remove(&("".into(), "namespaces".into()), "", &ns);
-                }
+            {
+                t.remove(&("".into(), "namespaces".into()), "", &ns);
             }
         }
         return;

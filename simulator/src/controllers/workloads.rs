@@ -223,10 +223,10 @@ pub async fn deployment(c: &Cluster, d: &Value) {
         "readyReplicas",
         "availableReplicas",
     ] {
-        if status[k] == 0 {
-            if let Some(m) = status.as_object_mut() {
-                m.remove(k);
-            }
+        if status[k] == 0
+            && let Some(m) = status.as_object_mut()
+        {
+            m.remove(k);
         }
     }
     let fresh = c
@@ -296,10 +296,10 @@ pub async fn replicaset(c: &Cluster, rs: &Value) {
                 "spec": tpl["spec"],
             });
             let mut pod = pod;
-            if pod["metadata"]["annotations"].is_null() {
-                if let Some(m) = pod["metadata"].as_object_mut() {
-                    m.remove("annotations");
-                }
+            if pod["metadata"]["annotations"].is_null()
+                && let Some(m) = pod["metadata"].as_object_mut()
+            {
+                m.remove("annotations");
             }
             match crate::write::create(c, &pod_def, &ns, pod, &opts).await {
                 Ok(w) => {
@@ -370,10 +370,10 @@ pub async fn replicaset(c: &Cluster, rs: &Value) {
         "observedGeneration": rs["metadata"]["generation"],
     });
     for k in ["fullyLabeledReplicas", "readyReplicas", "availableReplicas"] {
-        if status[k] == 0 {
-            if let Some(m) = status.as_object_mut() {
-                m.remove(k);
-            }
+        if status[k] == 0
+            && let Some(m) = status.as_object_mut()
+        {
+            m.remove(k);
         }
     }
     let fresh = c

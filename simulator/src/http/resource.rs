@@ -137,11 +137,11 @@ async fn serve(
     }
     if let Some(f) = fault {
         let name = t.name.clone().unwrap_or_default();
-        if let Some(e) = fault_error(&f, &def.group, &def.plural, &name) {
-            if !matches!(f, FaultAction::Conflict) || matches!(verb, "create" | "update" | "patch")
-            {
-                return Err(e);
-            }
+        if let Some(e) = fault_error(&f, &def.group, &def.plural, &name)
+            && (!matches!(f, FaultAction::Conflict)
+                || matches!(verb, "create" | "update" | "patch"))
+        {
+            return Err(e);
         }
     }
     let ns = t.namespace.clone().unwrap_or_default();
@@ -248,9 +248,7 @@ async fn serve(
                     return Err(ApiError::new(
                         415,
                         "UnsupportedMediaType",
-                        format!(
-                            "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json"
-                        ),
+                        "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json".to_string(),
                     ));
                 }
             };

@@ -100,10 +100,10 @@ async fn send_bookmark(
 ) -> bool {
     let rv = ctx.c.store.current_rv().max(last_rv);
     while let Ok(ev) = events.try_recv() {
-        if let Some(b) = ctx.translate(&ev) {
-            if tx.send(Ok(b)).await.is_err() {
-                return false;
-            }
+        if let Some(b) = ctx.translate(&ev)
+            && tx.send(Ok(b)).await.is_err()
+        {
+            return false;
         }
     }
     tx.send(Ok(ctx.bookmark(rv, false))).await.is_ok()
@@ -163,10 +163,10 @@ pub fn watch(
             let _ = tx.send(Ok(ctx.bookmark(rv, true))).await;
         }
         for ev in backlog {
-            if let Some(b) = ctx.translate(&ev) {
-                if tx.send(Ok(b)).await.is_err() {
-                    return;
-                }
+            if let Some(b) = ctx.translate(&ev)
+                && tx.send(Ok(b)).await.is_err()
+            {
+                return;
             }
         }
         let deadline = tokio::time::sleep(Duration::from_secs(ctx.params.timeout.unwrap_or(1800)));
@@ -179,14 +179,12 @@ pub fn watch(
                 ev = events.recv() => {
                     let Some(ev): Option<Arc<Event>> = ev else { return };
                     last_rv = ev.rv;
-                    if let Some(b) = ctx.translate(&ev) {
-                        if tx.send(Ok(b)).await.is_err() { return; }
-                    }
+                    if let Some(b) = ctx.translate(&ev)
+                        && tx.send(Ok(b)).await.is_err() { return; }
                 }
                 b = breaks.recv() => {
-                    if let Ok(r) = b {
-                        if r == "*" || r == ctx.def.plural { return; }
-                    }
+                    if let Ok(r) = b
+                        && (r == "*" || r == ctx.def.plural) { return; }
                 }
                 changed = clock.changed() => {
                     if changed.is_err() { return; }

@@ -19,10 +19,10 @@ where
     let deadline = Duration::from_secs(20);
     tokio::time::timeout(deadline, async {
         loop {
-            if let Ok(Some(o)) = api.get_opt(name).await {
-                if cond(&o) {
-                    return o;
-                }
+            if let Ok(Some(o)) = api.get_opt(name).await
+                && cond(&o)
+            {
+                return o;
             }
             let rv = api
                 .get_opt(name)
