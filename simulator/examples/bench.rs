@@ -11,7 +11,11 @@ use std::time::{Duration, Instant};
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -27,7 +31,11 @@ async fn create_all(api: &Api<Pod>, from: usize, to: usize, concurrency: usize) 
     futures::stream::iter(from..to)
         .map(|i| {
             let api = api.clone();
-            async move { api.create(&PostParams::default(), &pod(i)).await.expect("create") }
+            async move {
+                api.create(&PostParams::default(), &pod(i))
+                    .await
+                    .expect("create")
+            }
         })
         .buffer_unordered(concurrency)
         .for_each(|_| async {})
@@ -36,17 +44,28 @@ async fn create_all(api: &Api<Pod>, from: usize, to: usize, concurrency: usize) 
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
     let pods = args.first().copied().unwrap_or(10_000);
     let watchers = args.get(1).copied().unwrap_or(50);
-    let sim = kubesim::Simulator::builder().controllers(false).watch_history(1_000).start().await?;
+    let sim = kubesim::Simulator::builder()
+        .controllers(false)
+        .watch_history(1_000)
+        .start()
+        .await?;
     let api: Api<Pod> = Api::default_namespaced(sim.client()?);
     let rss0 = rss_kib();
 
     let t = Instant::now();
     create_all(&api, 0, pods, 16).await;
     let dt = t.elapsed();
-    println!("create: {pods} pods in {:.2?} ({:.0} creates/s, 16 concurrent clients)", dt, pods as f64 / dt.as_secs_f64());
+    println!(
+        "create: {pods} pods in {:.2?} ({:.0} creates/s, 16 concurrent clients)",
+        dt,
+        pods as f64 / dt.as_secs_f64()
+    );
     let rss1 = rss_kib();
     println!(
         "memory: RSS {} MiB before, {} MiB after {pods} pods (+{:.1} KiB per pod, incl. 1,000-event watch history)",
@@ -60,7 +79,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("list all: {} pods in {:.2?}", all.items.len(), t.elapsed());
     let t = Instant::now();
     let shard = api.list(&ListParams::default().labels("shard=3")).await?;
-    println!("list labelSelector shard=3: {} pods in {:.2?}", shard.items.len(), t.elapsed());
+    println!(
+        "list labelSelector shard=3: {} pods in {:.2?}",
+        shard.items.len(),
+        t.elapsed()
+    );
     let t = Instant::now();
     let mut lp = ListParams::default().limit(500);
     let mut n = 0;
@@ -72,16 +95,28 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             _ => break,
         }
     }
-    println!("paginated list (limit 500): {n} pods in {:.2?}", t.elapsed());
+    println!(
+        "paginated list (limit 500): {n} pods in {:.2?}",
+        t.elapsed()
+    );
 
     let events = 1_000usize.min(pods);
-    let rv = api.list(&ListParams::default().limit(1)).await?.metadata.resource_version.unwrap_or_default();
+    let rv = api
+        .list(&ListParams::default().limit(1))
+        .await?
+        .metadata
+        .resource_version
+        .unwrap_or_default();
     let mut handles = vec![];
     for _ in 0..watchers {
         let api = api.clone();
         let rv = rv.clone();
         handles.push(tokio::spawn(async move {
-            let mut s = api.watch(&WatchParams::default().timeout(120), &rv).await.expect("watch").boxed();
+            let mut s = api
+                .watch(&WatchParams::default().timeout(120), &rv)
+                .await
+                .expect("watch")
+                .boxed();
             let mut got = 0;
             while let Ok(Some(ev)) = s.try_next().await {
                 if matches!(ev, WatchEvent::Added(_)) {

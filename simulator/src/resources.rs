@@ -225,28 +225,31 @@ impl Default for Registry {
 impl Registry {
     /// Look a resource up by group, version and plural.
     pub fn get(&self, group: &str, version: &str, plural: &str) -> Option<ResourceDef> {
-        self.read()
-            .into_iter()
-            .find(|d| d.group == group && d.version == version && d.plural == plural)
+        self.find(|d| d.group == group && d.version == version && d.plural == plural)
     }
 
     /// Look a resource up by group and plural (any served version).
     pub fn by_group_resource(&self, group: &str, plural: &str) -> Option<ResourceDef> {
-        self.read()
-            .into_iter()
-            .find(|d| d.group == group && d.plural == plural)
+        self.find(|d| d.group == group && d.plural == plural)
     }
 
     /// Look a resource up by apiVersion and kind.
     pub fn by_kind(&self, api_version: &str, kind: &str) -> Option<ResourceDef> {
-        self.read()
-            .into_iter()
-            .find(|d| d.api_version() == api_version && d.kind == kind)
+        self.find(|d| d.api_version() == api_version && d.kind == kind)
     }
 
     /// All served resources.
     pub fn all(&self) -> Vec<ResourceDef> {
         self.read()
+    }
+
+    fn find(&self, pred: impl Fn(&ResourceDef) -> bool) -> Option<ResourceDef> {
+        self.defs
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|d| pred(d))
+            .cloned()
     }
 
     fn read(&self) -> Vec<ResourceDef> {

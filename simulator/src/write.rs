@@ -402,12 +402,10 @@ async fn patch_once(
         }
         PatchType::Apply => applied = Some(body.clone()),
     }
-    let precondition = match ptype {
-        PatchType::Apply => None,
-        _ => body["metadata"]["resourceVersion"]
-            .as_str()
-            .map(str::to_string),
-    };
+    let precondition = body["metadata"]["resourceVersion"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .map(str::to_string);
     if let Some(a) = &applied {
         let mut a = a.clone();
         check_type(def, &mut a)?;

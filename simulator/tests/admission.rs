@@ -219,3 +219,55 @@ async fn namespace_selector_excludes_kube_system() {
     sys.create(&PostParams::default(), &pod("p")).await.unwrap();
     assert_eq!(hook.calls(), 0);
 }
+
+#[tokio::test]
+async fn reinvocation_if_needed_calls_an_earlier_webhook_again() {
+    let sim = kubesim::Simulator::builder()
+        .controllers(false)
+        .start()
+        .await
+        .unwrap();
+    let first = webhook::start("hook.default.svc", Behaviour::default()).await;
+    let patch = json!([{"op": "add", "path": "/metadata/labels/second", "value": "was-here"}]);
+    let second = webhook::start(
+        "second.default.svc",
+        Behaviour {
+            patch: Some(patch),
+            ..Default::default()
+        },
+    )
+    .await;
+    sim.register_service_endpoint("default", "hook", 443, first.addr);
+    sim.register_service_endpoint("default", "second", 443, second.addr);
+    let client = sim.client().unwrap();
+    let mwcs: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
+    let mut a = webhook::configuration("a-first", &first.ca_bundle(), "Fail", 10);
+    a["webhooks"][0]["reinvocationPolicy"] = json!("IfNeeded");
+    let mut b = webhook::configuration("b-second", &second.ca_bundle(), "Fail", 10);
+    b["webhooks"][0]["clientConfig"]["service"]["name"] = json!("second");
+    for cfg in [a, b] {
+        mwcs.create(
+            &PostParams::default(),
+            &serde_json::from_value(cfg).unwrap(),
+        )
+        .await
+        .unwrap();
+    }
+    let pods: Api<Pod> = Api::default_namespaced(client);
+    let created = pods
+        .create(&PostParams::default(), &pod("p"))
+        .await
+        .unwrap();
+    assert_eq!(created.metadata.labels.unwrap()["second"], "was-here");
+    assert_eq!(
+        first.calls(),
+        2,
+        "the IfNeeded webhook saw the later change"
+    );
+    assert_eq!(second.calls(), 1);
+    let last = first.reviews.lock().unwrap()[1].clone();
+    assert_eq!(
+        last["request"]["object"]["metadata"]["labels"]["second"],
+        "was-here"
+    );
+}
