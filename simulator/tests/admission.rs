@@ -271,3 +271,71 @@ async fn reinvocation_if_needed_calls_an_earlier_webhook_again() {
         "was-here"
     );
 }
+
+#[tokio::test]
+async fn pods_created_by_a_deployment_go_through_the_webhook() {
+    let sim = kubesim::Simulator::start().await.unwrap();
+    let patch =
+        json!([{"op": "add", "path": "/metadata/annotations", "value": {"injected": "yes"}}]);
+    let hook = webhook::start(
+        "hook.default.svc",
+        Behaviour {
+            patch: Some(patch),
+            ..Default::default()
+        },
+    )
+    .await;
+    sim.register_service_endpoint("default", "hook", 443, hook.addr);
+    let client = sim.client().unwrap();
+    let mwcs: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
+    mwcs.create(
+        &PostParams::default(),
+        &serde_json::from_value(webhook::configuration(
+            "inject",
+            &hook.ca_bundle(),
+            "Fail",
+            10,
+        ))
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    let deps: Api<k8s_openapi::api::apps::v1::Deployment> = Api::default_namespaced(client.clone());
+    let d = json!({"metadata": {"name": "web"}, "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+        "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "app", "image": "python:3.12"}]}}}});
+    deps.create(&PostParams::default(), &serde_json::from_value(d).unwrap())
+        .await
+        .unwrap();
+    let pods: Api<Pod> = Api::default_namespaced(client);
+    common::eventually("the deployment's pod exists", || async {
+        !pods
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    })
+    .await;
+    let p = pods
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .remove(0);
+    assert_eq!(p.metadata.annotations.unwrap()["injected"], "yes");
+    let review = hook.reviews.lock().unwrap()[0].clone();
+    assert!(
+        review["request"].get("name").is_none(),
+        "generateName pods have no name yet"
+    );
+    assert_eq!(
+        review["request"]["object"]["metadata"]["generateName"]
+            .as_str()
+            .unwrap(),
+        p.metadata.generate_name.unwrap()
+    );
+    assert_eq!(
+        review["request"]["userInfo"]["username"],
+        "system:serviceaccount:kube-system:replicaset-controller"
+    );
+}
