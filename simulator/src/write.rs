@@ -142,8 +142,19 @@ pub async fn create(
     c: &Cluster,
     def: &ResourceDef,
     ns: &str,
+    body: Value,
+    opts: &WriteOptions,
+) -> Result<Written, ApiError> {
+    create_inner(c, def, ns, body, opts, None).await
+}
+
+async fn create_inner(
+    c: &Cluster,
+    def: &ResourceDef,
+    ns: &str,
     mut body: Value,
     opts: &WriteOptions,
+    apply_entries: Option<Vec<managed::Entry>>,
 ) -> Result<Written, ApiError> {
     check_type(def, &mut body)?;
     let mut warnings = vec![];
@@ -247,16 +258,19 @@ pub async fn create(
         body["status"] = defaults::crd_status(&body, &c.clock.timestamp());
     }
     validate(def, &body)?;
-    managed::track_update(
-        &def.kind,
-        !def.custom,
-        None,
-        &mut body,
-        &opts.field_manager,
-        "",
-        &def.api_version(),
-        c.clock.timestamp(),
-    );
+    match apply_entries {
+        Some(entries) => managed::write_entries(&mut body, &entries),
+        None => managed::track_update(
+            &def.kind,
+            !def.custom,
+            None,
+            &mut body,
+            &opts.field_manager,
+            "",
+            &def.api_version(),
+            c.clock.timestamp(),
+        ),
+    }
     if opts.dry_run {
         return Ok(Written {
             object: body,
@@ -458,17 +472,7 @@ async fn apply_create(
     };
     let applied = managed::apply(&req, &json!({}), &body)?;
     let entries = managed::read_entries(&applied);
-    let mut w = create(c, def, ns, applied, opts).await?;
-    // Replace the Update entry a create records with the Apply entry.
-    let mut obj = w.object.clone();
-    managed::write_entries(&mut obj, &entries);
-    if !opts.dry_run {
-        let mut t = c.store.txn();
-        obj = t.put(&gr(def), ns_key(def, ns), name, obj, EventType::Modified);
-        drop(t);
-    }
-    w.object = obj;
-    Ok(w)
+    create_inner(c, def, ns, applied, opts, Some(entries)).await
 }
 
 #[allow(clippy::too_many_arguments)]
