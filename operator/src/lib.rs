@@ -6,3 +6,4 @@ pub mod crd;
 pub mod inject;
 pub mod metrics;
 pub mod preview;
+pub mod tls;
