@@ -2,8 +2,10 @@
 #![forbid(unsafe_code)]
 
 pub mod clock;
+pub mod config;
 pub mod crd;
 pub mod inject;
 pub mod metrics;
 pub mod preview;
+pub mod telemetry;
 pub mod tls;
