@@ -9,3 +9,4 @@ pub mod metrics;
 pub mod preview;
 pub mod telemetry;
 pub mod tls;
+pub mod webhook;

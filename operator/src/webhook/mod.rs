@@ -1,0 +1,113 @@
+//! The admission webhook: `POST /mutate` (AdmissionReview `admission.k8s.io/v1`), `/healthz` and
+//! `/readyz`, served over HTTPS (rustls, TLS 1.2+, HTTP/1.1 and h2).
+//!
+//! # Use
+//!
+//! ```no_run
+//! # use std::sync::Arc;
+//! # use openlit_operator::webhook::{self, WebhookSettings, WebhookState, StaticPolicies};
+//! # async fn demo(clock: openlit_operator::clock::SharedClock) -> Result<(), Box<dyn std::error::Error>> {
+//! let certificate = openlit_operator::tls::ServingCertificate::new();
+//! let state = WebhookState {
+//!     source: Arc::new(StaticPolicies::default()), // the `cache::PolicyCache` in production
+//!     certificate: certificate.clone(),
+//!     clock,
+//!     metrics: Arc::new(openlit_operator::metrics::Metrics::new()),
+//!     settings: Arc::new(WebhookSettings::default()),
+//! };
+//! let listener = tokio::net::TcpListener::bind("0.0.0.0:9443").await?;
+//! let shutdown = async { let _ = tokio::signal::ctrl_c().await; };
+//! webhook::serve_tls(listener, state, shutdown).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Answers
+//!
+//! - A valid AdmissionReview always gets `200` and `allowed: true`: the pod is never refused
+//!   because of the operator. A Pod CREATE (dry-run included — the mutation has no side effects)
+//!   gets the injection's JSONPatch, warnings and an audit annotation `decision`. UPDATE, DELETE,
+//!   CONNECT and subresources are allowed unchanged; another kind is allowed unchanged with a
+//!   warning (the webhook configuration only sends Pods, so it signals a misconfiguration). An
+//!   internal failure (a panic) is caught and answered "allowed, unchanged" with a warning.
+//! - Anything that is not an AdmissionReview gets `400` with a plain-text message starting
+//!   `invalid AdmissionReview:`; a body over [`WebhookSettings::max_body_bytes`] gets `413`. The
+//!   API server then applies the webhook's `failurePolicy`. See [`review`] for the full table.
+//! - `/healthz` is `200` while the process serves; `/readyz` is `200` only when a serving
+//!   certificate valid now is loaded and the resource cache has synced, `503` with the reasons
+//!   otherwise.
+
+mod review;
+mod routes;
+mod server;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use review::{INTERNAL_ERROR_WARNING, PolicySource, Reply, StaticPolicies, review};
+pub use routes::{health_router, router};
+pub use server::serve_tls;
+
+use crate::clock::SharedClock;
+use crate::inject::InjectConfig;
+use crate::metrics::Metrics;
+use crate::tls::ServingCertificate;
+
+/// Largest accepted request body by default: 3 MiB (the API server's own object limit).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+
+/// Settings of the webhook server.
+#[derive(Clone, Debug)]
+pub struct WebhookSettings {
+    /// Installation-wide injection settings.
+    pub inject: InjectConfig,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// How long a shutdown waits for in-flight requests (real time).
+    pub drain_timeout: Duration,
+    /// How long a client may take to complete the TLS handshake (real time).
+    pub handshake_timeout: Duration,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        WebhookSettings {
+            inject: InjectConfig::default(),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            drain_timeout: Duration::from_secs(25),
+            handshake_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Everything the webhook's handlers read.
+#[derive(Clone)]
+pub struct WebhookState {
+    /// The resources to apply (the watch-fed cache).
+    pub source: Arc<dyn PolicySource>,
+    /// The serving certificate (also what the TLS server presents).
+    pub certificate: ServingCertificate,
+    /// The clock readiness judges certificate validity with.
+    pub clock: SharedClock,
+    /// Where admissions are counted.
+    pub metrics: Arc<Metrics>,
+    /// Settings.
+    pub settings: Arc<WebhookSettings>,
+}
+
+impl WebhookState {
+    /// `Ok` when ready to serve admissions, else the reasons.
+    pub fn readiness(&self) -> Result<(), String> {
+        let mut problems = Vec::new();
+        if !self.certificate.valid_at(self.clock.now()) {
+            problems.push("no valid serving certificate is loaded");
+        }
+        if !self.source.synced() {
+            problems.push("the AutoInstrumentation cache has not synced");
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("; "))
+        }
+    }
+}
