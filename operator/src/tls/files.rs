@@ -52,7 +52,11 @@ impl CertificateFiles {
     }
 
     /// Reads the files once and installs them into `serving`.
-    pub fn load_into(&self, serving: &ServingCertificate, metrics: &Metrics) -> Result<(), TlsError> {
+    pub fn load_into(
+        &self,
+        serving: &ServingCertificate,
+        metrics: &Metrics,
+    ) -> Result<(), TlsError> {
         let (cert, key, ca) = self.read()?;
         let loaded = LoadedCertificate::from_pem(&cert, &key, &ca)?;
         metrics.set_certificate_expiry(loaded.info.not_after.as_second());

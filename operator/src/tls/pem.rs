@@ -80,7 +80,8 @@ impl CertInfo {
 /// All certificates in a PEM text, in order.
 pub fn certificates(pem: &str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let certs: Result<Vec<_>, _> = rustls_pemfile::certs(&mut pem.as_bytes()).collect();
-    let certs = certs.map_err(|e| TlsError::Invalid(format!("cannot read PEM certificates: {e}")))?;
+    let certs =
+        certs.map_err(|e| TlsError::Invalid(format!("cannot read PEM certificates: {e}")))?;
     if certs.is_empty() {
         return Err(TlsError::Invalid("no certificate in PEM text".into()));
     }

@@ -64,7 +64,9 @@ impl Stored {
             (Some(cert_pem), Some(key_pem)) => Some(KeyedCertificate { cert_pem, key_pem }),
             _ => None,
         };
-        let bundle = text(CA_CERT_KEY).map(|b| split_bundle(&b)).unwrap_or_default();
+        let bundle = text(CA_CERT_KEY)
+            .map(|b| split_bundle(&b))
+            .unwrap_or_default();
         let ca = match (bundle.first(), text(CA_KEY_KEY)) {
             (Some(cert_pem), Some(key_pem)) => Some(KeyedCertificate {
                 cert_pem: cert_pem.clone(),
@@ -197,14 +199,22 @@ fn leaf_problem(
     if info.issuer != ca.subject {
         return Err("the serving certificate is not signed by the current CA".into());
     }
-    if let Some(missing) = policy.dns_names.iter().find(|n| !info.dns_names.contains(n)) {
+    if let Some(missing) = policy
+        .dns_names
+        .iter()
+        .find(|n| !info.dns_names.contains(n))
+    {
         return Err(format!("the serving certificate does not cover {missing}"));
     }
     Ok(info.renew_at())
 }
 
 /// Decides what to write given the Secret's current material (`None`: no Secret).
-pub fn plan(current: Option<&Stored>, now: Timestamp, policy: &IssuePolicy) -> Result<Plan, TlsError> {
+pub fn plan(
+    current: Option<&Stored>,
+    now: Timestamp,
+    policy: &IssuePolicy,
+) -> Result<Plan, TlsError> {
     let validity = |lifetime, cap| Validity {
         now,
         backdate: policy.backdate,
@@ -265,7 +275,10 @@ pub fn plan(current: Option<&Stored>, now: Timestamp, policy: &IssuePolicy) -> R
     let leaf_renew_at = match leaf_problem(next.leaf.as_ref(), &signer, policy, now) {
         Ok(renew_at) => renew_at,
         Err(problem) => {
-            let ca = next.ca.as_ref().ok_or_else(|| TlsError::Issue("no CA".into()))?;
+            let ca = next
+                .ca
+                .as_ref()
+                .ok_or_else(|| TlsError::Issue("no CA".into()))?;
             let leaf = new_leaf(
                 ca,
                 &policy.dns_names,
@@ -291,7 +304,9 @@ pub fn plan(current: Option<&Stored>, now: Timestamp, policy: &IssuePolicy) -> R
         let info = certificates(pem)
             .ok()
             .and_then(|c| CertInfo::from_der(&c[0]).ok());
-        let keep = info.as_ref().is_some_and(|i| now < i.not_after && i.subject != signer.subject)
+        let keep = info
+            .as_ref()
+            .is_some_and(|i| now < i.not_after && i.subject != signer.subject)
             && seen.insert(pem.trim().to_string());
         if let (true, Some(i)) = (keep, info) {
             other_expiry.push(i.not_after);

@@ -36,7 +36,8 @@ pub async fn run_secret_certificates(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), TlsError> {
     let api: Api<Secret> = Api::namespaced(client, &settings.namespace);
-    let config = watcher::Config::default().fields(&format!("metadata.name={}", settings.secret_name));
+    let config =
+        watcher::Config::default().fields(&format!("metadata.name={}", settings.secret_name));
     let stream = watcher(api.clone(), config).default_backoff();
     tokio::pin!(stream, shutdown);
     let policy = settings.issue_policy();
@@ -94,7 +95,10 @@ pub async fn run_secret_certificates(
                     install(&serving, &metrics, latest.as_ref(), now);
                 }
                 Err(kube::Error::Api(status)) if status.code == 409 => {
-                    tracing::info!(attempt, "the certificate Secret changed meanwhile; reading it again");
+                    tracing::info!(
+                        attempt,
+                        "the certificate Secret changed meanwhile; reading it again"
+                    );
                     match api.get_opt(&settings.secret_name).await {
                         Ok(fresh) => latest = fresh,
                         Err(e) => tracing::warn!(error = %e, "reading the certificate Secret"),
@@ -184,7 +188,10 @@ async fn write(
     match existing {
         Some(existing) => {
             let mut secret = existing.clone();
-            let current = secret.metadata.annotations.get_or_insert_with(BTreeMap::new);
+            let current = secret
+                .metadata
+                .annotations
+                .get_or_insert_with(BTreeMap::new);
             current.remove(super::plan::ROLLOVER_ANNOTATION);
             current.extend(annotations);
             secret.data = Some(data);
@@ -194,8 +201,14 @@ async fn write(
         }
         None => {
             let labels = BTreeMap::from([
-                ("app.kubernetes.io/managed-by".to_string(), "openlit-operator".to_string()),
-                ("app.kubernetes.io/component".to_string(), "webhook-certificates".to_string()),
+                (
+                    "app.kubernetes.io/managed-by".to_string(),
+                    "openlit-operator".to_string(),
+                ),
+                (
+                    "app.kubernetes.io/component".to_string(),
+                    "webhook-certificates".to_string(),
+                ),
             ]);
             let secret = Secret {
                 metadata: ObjectMeta {
