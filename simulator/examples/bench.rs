@@ -1,6 +1,12 @@
 //! Benchmark: creates, lists, watch fan-out and memory for 10,000 pods.
 //!
 //! Run with `cargo run --release -p kubesim --example bench [-- PODS WATCHERS]`.
+//!
+//! Measured on a 2-core machine (controllers off, client and server in one process): 10,000 creates in
+//! 7.95 s (1,258/s with 16 concurrent clients); RSS 9 MiB → 351 MiB (about 35 KiB per pod including
+//! managedFields and a 1,000-event watch history); listing all 10,000 pods 4.16 s (typed decoding
+//! included), a label-selected list of 1,000 pods 0.56 s, paginated by 500 4.49 s; 1,000 creates fanned
+//! out to 50 watchers (50,000 events) in 9.72 s (5,143 events/s).
 
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Pod;
