@@ -357,16 +357,16 @@ impl Config {
                 format!("{} must be between 1 and 3650", self.cert_validity_days),
             ));
         }
-        if let Some(refresh) = self.cert_refresh_days {
-            if refresh == 0 || refresh >= self.cert_validity_days {
-                return Err(invalid(
-                    "CERT_REFRESH_DAYS (--cert-refresh-days)",
-                    format!(
-                        "{refresh} must be at least 1 and less than CERT_VALIDITY_DAYS ({}), or the certificate would be renewed all the time",
-                        self.cert_validity_days
-                    ),
-                ));
-            }
+        if let Some(refresh) = self.cert_refresh_days
+            && (refresh == 0 || refresh >= self.cert_validity_days)
+        {
+            return Err(invalid(
+                "CERT_REFRESH_DAYS (--cert-refresh-days)",
+                format!(
+                    "{refresh} must be at least 1 and less than CERT_VALIDITY_DAYS ({}), or the certificate would be renewed all the time",
+                    self.cert_validity_days
+                ),
+            ));
         }
         check_label(
             "WEBHOOK_SERVICE_NAME (--webhook-service-name)",
@@ -418,13 +418,13 @@ impl Config {
                 format!("{} must be between 3 and 3600", self.lease_duration_seconds),
             ));
         }
-        if let Some(name) = &self.pod_name {
-            if name.is_empty() || name.len() > 253 || name.contains(char::is_whitespace) {
-                return Err(invalid(
-                    "POD_NAME (--pod-name)",
-                    format!("'{name}' is not a usable identity"),
-                ));
-            }
+        if let Some(name) = &self.pod_name
+            && (name.is_empty() || name.len() > 253 || name.contains(char::is_whitespace))
+        {
+            return Err(invalid(
+                "POD_NAME (--pod-name)",
+                format!("'{name}' is not a usable identity"),
+            ));
         }
         Ok(())
     }

@@ -5,6 +5,7 @@ pub mod clock;
 pub mod config;
 pub mod crd;
 pub mod inject;
+pub mod leader;
 pub mod metrics;
 pub mod preview;
 pub mod telemetry;
