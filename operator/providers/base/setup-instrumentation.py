@@ -90,7 +90,7 @@ def check_requirement(item: str) -> str:
     text = item.strip()
 
     def bad(why: str) -> SetupError:
-        return SetupError(f"custom package {item!r} is not a valid PEP 508 requirement: {why}")
+        return SetupError(f'custom package "{item}" is not a valid PEP 508 requirement: {why}')
 
     if not text:
         raise bad("it is empty")
@@ -374,7 +374,16 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
         default=os.environ.get("INSTRUMENTATION_PROVIDER") or None,
         help="the provider's name (default: $INSTRUMENTATION_PROVIDER)",
     )
-    arguments = parser.parse_args(argv)
+    # The word after --package is always its value, even when it starts with '-' (it is then
+    # refused as a requirement with a clear message, not taken for an option).
+    joined = []
+    words = iter(argv)
+    for word in words:
+        if word == "--package":
+            joined.append("--package=" + next(words, ""))
+        else:
+            joined.append(word)
+    arguments = parser.parse_args(joined)
     if arguments.package is None:
         # The OpenLIT operator's invocation passes custom packages in the environment only.
         arguments.package = split_requirements(os.environ.get("CUSTOM_PACKAGES", ""))
@@ -459,7 +468,8 @@ def copy_packages(packages: str, target: str) -> int:
 
 def install_packages(requirements: list[str], target: str, constraints: str | None) -> None:
     temporary = os.path.join(target, ".tmp")
-    os.makedirs(temporary, exist_ok=True)
+    staging = os.path.join(temporary, "install")
+    os.makedirs(staging, exist_ok=True)
     environment = dict(os.environ)
     environment.update(
         {
@@ -479,7 +489,7 @@ def install_packages(requirements: list[str], target: str, constraints: str | No
         "pip",
         "install",
         "--target",
-        target,
+        staging,
         "--no-cache-dir",
         "--no-input",
         "--disable-pip-version-check",
@@ -505,11 +515,11 @@ def install_packages(requirements: list[str], target: str, constraints: str | No
     except subprocess.TimeoutExpired as error:
         raise SetupError(f"pip did not finish within {PIP_TIMEOUT_SECONDS} s installing {', '.join(requirements)}") from error
     except OSError as error:
-        raise SetupError(f"could not run pip ({sys.executable} -m pip): {error}") from error
-    finally:
         shutil.rmtree(temporary, ignore_errors=True)
+        raise SetupError(f"could not run pip ({sys.executable} -m pip): {error}") from error
     output = result.stdout or ""
     if result.returncode != 0:
+        shutil.rmtree(temporary, ignore_errors=True)
         lines = [line for line in output.splitlines() if line.strip()]
         detail = "\n".join(lines[-25:])
         raise SetupError(
@@ -518,6 +528,30 @@ def install_packages(requirements: list[str], target: str, constraints: str | No
     for line in output.splitlines():
         if line.startswith("Successfully installed"):
             log(line)
+    try:
+        merge_tree(staging, target)
+    except OSError as error:
+        raise SetupError(f"moving the custom packages into {target} failed: {error}") from error
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+
+
+def merge_tree(source: str, destination: str) -> None:
+    """Moves files from `source` into `destination`, merging folders (pip's --target replaces or
+    skips a folder that exists, which loses modules added to a namespace package such as
+    `opentelemetry`). A file that exists already stays: the constraints pin the same version."""
+    for entry in os.listdir(source):
+        if entry in ("bin", "__pycache__") and source.endswith("install"):
+            continue
+        from_path = os.path.join(source, entry)
+        to_path = os.path.join(destination, entry)
+        if os.path.isdir(from_path) and not os.path.islink(from_path):
+            if os.path.isdir(to_path):
+                merge_tree(from_path, to_path)
+            elif not os.path.exists(to_path):
+                os.replace(from_path, to_path)
+        elif not os.path.lexists(to_path):
+            os.replace(from_path, to_path)
 
 
 def fallback_sitecustomize(target: str) -> None:
