@@ -11,3 +11,5 @@ pub mod preview;
 pub mod telemetry;
 pub mod tls;
 pub mod webhook;
+pub mod cache;
+pub mod webhook_config;

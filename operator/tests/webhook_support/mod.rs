@@ -171,3 +171,5 @@ pub fn decode(body: &[u8]) -> (Value, Option<json_patch::Patch>) {
     });
     (response, patch)
 }
+
+pub mod cluster;
