@@ -426,6 +426,55 @@ fn provider_version_and_pull_policy_pick_the_image() {
 }
 
 #[test]
+fn python_version_picks_the_image_built_for_that_cpython() {
+    let image_for = |instrumentation: &str| {
+        let yaml = resource_yaml("shop", "ai", "2026-01-01T00:00:00Z", app_selector())
+            + "  python:\n    instrumentation:\n"
+            + instrumentation;
+        let after = patched(
+            &pod(CHAT_POD),
+            &run(&pod(CHAT_POD), "shop", &[policy(&yaml)]),
+        );
+        after["spec"]["initContainers"][0]["image"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(
+        image_for(
+            "      provider: openinference\n      version: 1.2.3\n      pythonVersion: \"3.12\"\n"
+        ),
+        "ghcr.io/openlit/openinference-ai-instrumentation:1.2.3-py3.12"
+    );
+    assert_eq!(
+        image_for("      pythonVersion: \"3.13\"\n"),
+        "ghcr.io/openlit/openlit-ai-instrumentation:latest-py3.13"
+    );
+    assert_eq!(
+        image_for("      provider: openinference\n      version: 1.2.3\n"),
+        "ghcr.io/openlit/openinference-ai-instrumentation:1.2.3",
+        "without pythonVersion the tag is unchanged"
+    );
+    assert_eq!(
+        image_for(
+            "      provider: custom\n      pythonVersion: \"3.12\"\n      customInitImage: registry.example.com/team/instr:2\n"
+        ),
+        "registry.example.com/team/instr:2",
+        "a custom image is used as given"
+    );
+
+    let unsupported = resource_yaml("shop", "ai", "2026-01-01T00:00:00Z", app_selector())
+        + "  python:\n    instrumentation:\n      pythonVersion: \"2.7\"\n";
+    let mutation = run(&pod(CHAT_POD), "shop", &[policy(&unsupported)]);
+    assert!(
+        matches!(&mutation.decision, Decision::Skipped { reason, .. }
+            if reason.contains("pythonVersion '2.7' is not one of 3.11, 3.12, 3.13")),
+        "{:?}",
+        mutation.decision
+    );
+}
+
+#[test]
 fn the_containers_own_variables_win_and_are_never_duplicated() {
     let yaml = resource_yaml("shop", "ai", "2026-01-01T00:00:00Z", app_selector())
         + "  python:\n    instrumentation:\n      env:\n      - name: OTEL_SERVICE_NAME\n        value: from-resource\n      - name: LOG_LEVEL\n        value: debug\n      - name: API_KEY\n        valueFrom:\n          secretKeyRef: {name: llm, key: token}\n";

@@ -29,6 +29,9 @@ pub const DEFAULT_OTLP_TIMEOUT_SECONDS: i32 = 30;
 pub const PROVIDERS: [&str; 4] = ["openlit", "openinference", "openllmetry", "custom"];
 /// Accepted image pull policies.
 pub const PULL_POLICIES: [&str; 3] = ["Always", "IfNotPresent", "Never"];
+/// CPython versions the provider images are built for (`operator/providers/python-versions.txt`);
+/// `python.instrumentation.pythonVersion` picks one, giving the image tag `<version>-py<python>`.
+pub const PYTHON_VERSIONS: [&str; 3] = ["3.11", "3.12", "3.13"];
 /// Failure mode used when `python.instrumentation.onFailure` is absent.
 pub const DEFAULT_ON_FAILURE: &str = "continue";
 /// Schema pattern of `resource.environment`: no characters that would break
@@ -154,6 +157,12 @@ pub struct PythonInstrumentation {
     /// Resources of the init container (default requests 100m/128Mi, limits 200m/256Mi).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<ResourceRequirements>,
+    /// CPython minor version of the applications, e.g. `"3.12"`: the provider image built for it
+    /// is pulled (tag `<version>-py<pythonVersion>`), so compiled packages match the interpreter.
+    /// Absent: the plain `<version>` tag, built for CPython 3.11. Ignored with `customInitImage`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = PYTHON_VERSIONS))]
+    pub python_version: Option<String>,
     /// What a failing instrumentation setup does: `continue` (default: the app runs uninstrumented)
     /// or `block` (the pod does not start).
     #[serde(default, skip_serializing_if = "Option::is_none")]

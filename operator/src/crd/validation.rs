@@ -9,8 +9,8 @@ use super::labels::{check_label_key, check_label_value};
 use super::quantity::check_resources;
 use super::requirements::custom_package_errors;
 use super::types::{
-    AutoInstrumentation, AutoInstrumentationSpec, OtlpSpec, PROVIDERS, PULL_POLICIES, PodSelector,
-    PythonInstrumentation, ResourceSpec, SelectorRequirement,
+    AutoInstrumentation, AutoInstrumentationSpec, OtlpSpec, PROVIDERS, PULL_POLICIES,
+    PYTHON_VERSIONS, PodSelector, PythonInstrumentation, ResourceSpec, SelectorRequirement,
 };
 
 /// Accepted `python.instrumentation.onFailure` values.
@@ -202,6 +202,22 @@ fn check_python(python: &PythonInstrumentation, out: &mut Validation) {
         }
         None => {}
     }
+    if let Some(python_version) = python.python_version.as_deref().filter(|v| !v.is_empty()) {
+        if !PYTHON_VERSIONS.contains(&python_version) {
+            out.error(format!(
+                "{PATH}.pythonVersion '{python_version}' is not one of {}",
+                PYTHON_VERSIONS.join(", ")
+            ));
+        } else if python
+            .custom_init_image
+            .as_deref()
+            .is_some_and(|i| !i.is_empty())
+        {
+            out.warn(format!(
+                "{PATH}.pythonVersion is ignored because customInitImage is set: that image must match the applications' CPython"
+            ));
+        }
+    }
     if let Some(packages) = &python.custom_packages {
         for message in custom_package_errors(packages) {
             out.error(format!("{PATH}.{message}"));
@@ -343,6 +359,33 @@ mod tests {
     }
 
     #[test]
+    fn python_version_is_one_the_images_are_built_for() {
+        let python = |version: &str, image: Option<&str>| PythonInstrumentation {
+            python_version: Some(version.into()),
+            custom_init_image: image.map(Into::into),
+            ..Default::default()
+        };
+        assert_eq!(
+            validate_spec(&with_python(python("3.12", None))),
+            Validation::default()
+        );
+        assert_eq!(
+            validate_spec(&with_python(python("3.9", None))).errors,
+            ["spec.python.instrumentation.pythonVersion '3.9' is not one of 3.11, 3.12, 3.13"]
+        );
+        assert_eq!(
+            validate_spec(&with_python(python(
+                "3.12",
+                Some("registry.example.com/i:1")
+            )))
+            .warnings,
+            [
+                "spec.python.instrumentation.pythonVersion is ignored because customInitImage is set: that image must match the applications' CPython"
+            ]
+        );
+    }
+
+    #[test]
     fn empty_strings_mean_the_default() {
         let python = PythonInstrumentation {
             provider: Some(String::new()),
@@ -351,6 +394,7 @@ mod tests {
             on_failure: Some(String::new()),
             custom_init_image: Some(String::new()),
             custom_packages: Some(String::new()),
+            python_version: Some(String::new()),
             ..Default::default()
         };
         assert_eq!(validate_spec(&with_python(python)), Validation::default());

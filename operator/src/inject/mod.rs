@@ -23,7 +23,9 @@ pub use identity::{
     SERVICE_NAME_ANNOTATION, SERVICE_NAMESPACE_ANNOTATION, SERVICE_VERSION_ANNOTATION,
 };
 pub use pod::PodView;
-pub use policy::{DEFAULT_IMAGE_PREFIX, Policy, ResourceRef, Settings, default_init_resources};
+pub use policy::{
+    DEFAULT_IMAGE_PREFIX, Policy, ResourceRef, Settings, default_init_resources, image_tag,
+};
 pub use selector::Selector;
 
 mod mutate;

@@ -96,7 +96,10 @@ impl Policy {
             Some(image) => image.to_string(),
             None => format!(
                 "{image_prefix}/{provider}-ai-instrumentation:{}",
-                instrumentation.version()
+                image_tag(
+                    instrumentation.version(),
+                    instrumentation.python_version.as_deref()
+                )
             ),
         };
         let resources = instrumentation
@@ -156,6 +159,15 @@ impl Policy {
     pub fn selects(&self, labels: &std::collections::BTreeMap<String, String>) -> bool {
         self.selector.as_ref().is_some_and(|s| s.matches(labels))
             && !self.ignore.as_ref().is_some_and(|i| i.matches(labels))
+    }
+}
+
+/// The provider image tag: `<version>` when no CPython version is asked for (the images' default,
+/// 3.11), `<version>-py<python>` (e.g. `1.2.0-py3.12`) when one is.
+pub fn image_tag(version: &str, python_version: Option<&str>) -> String {
+    match python_version.filter(|p| !p.is_empty()) {
+        Some(python) => format!("{version}-py{python}"),
+        None => version.to_string(),
     }
 }
 
