@@ -66,12 +66,13 @@ pub fn inject_config() -> InjectConfig {
     }
 }
 
-/// A CA-signed certificate for `dns_names`, valid from `now` for `lifetime`.
+/// A CA-signed certificate for `dns_names`, valid from `now` for `lifetime`: the loaded
+/// certificate, the CA PEM, the leaf PEM and the leaf key PEM.
 pub fn certificate_at(
     now: Timestamp,
     lifetime: Duration,
     dns_names: &[String],
-) -> (LoadedCertificate, String) {
+) -> (LoadedCertificate, String, String, String) {
     let validity = Validity {
         now,
         backdate: Duration::from_secs(300),
@@ -81,7 +82,7 @@ pub fn certificate_at(
     let ca = tls::new_ca("test CA", validity).unwrap();
     let leaf = tls::new_leaf(&ca, dns_names, validity).unwrap();
     let loaded = LoadedCertificate::from_pem(&leaf.cert_pem, &leaf.key_pem, &ca.cert_pem).unwrap();
-    (loaded, ca.cert_pem)
+    (loaded, ca.cert_pem, leaf.cert_pem, leaf.key_pem)
 }
 
 pub struct Harness {
@@ -94,7 +95,7 @@ pub struct Harness {
 pub fn harness(source: Arc<dyn PolicySource>) -> Harness {
     let clock = ManualClock::new(Timestamp::now());
     let certificate = ServingCertificate::new();
-    let (loaded, _) = certificate_at(
+    let (loaded, ..) = certificate_at(
         clock_now(&clock),
         Duration::from_secs(3600),
         &["localhost".to_string()],
@@ -173,3 +174,4 @@ pub fn decode(body: &[u8]) -> (Value, Option<json_patch::Patch>) {
 }
 
 pub mod cluster;
+pub mod tls_client;
