@@ -1,2 +1,3 @@
 //! Behaviour specifications of the operator (step definitions live here).
 #![forbid(unsafe_code)]
+pub mod provider_images;
