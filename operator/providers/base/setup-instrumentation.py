@@ -97,6 +97,7 @@ def check_requirement(item: str) -> str:
     for c in text:
         if not c.isascii():
             raise bad(f"it contains the non-ASCII character {c!r}")
+    for c in text:
         if c in "|&$`\\" or ((ord(c) < 32 or ord(c) == 127) and c != "\t"):
             raise bad(f"it contains the shell metacharacter {c!r}")
     head, sep, marker = text.partition(";")
@@ -110,7 +111,7 @@ def check_requirement(item: str) -> str:
         problem = _check_marker(marker)
         if problem:
             raise bad(
-                "the text after ';' is not an environment marker such as "
+                "it has text after ';' that is not an environment marker such as "
                 f'python_version >= "3.9": {problem}'
             )
     return text
@@ -129,18 +130,18 @@ def _check_head(head: str, bad) -> None:
         pos = _check_extras(head, pos + 1, bad)
     pos = _skip_ws(head, pos)
     if head.startswith("@", pos):
-        raise bad("direct URL requirements (name @ url) are not accepted")
+        raise bad("it is a direct URL requirement (name @ url), which is not accepted")
     if head.startswith("(", pos):
         pos = _check_specifiers(head, pos + 1, bad)
         pos = _skip_ws(head, pos)
         if not head.startswith(")", pos):
-            raise bad("'(' is not closed by ')'")
+            raise bad("it has an invalid version specifier: '(' is not closed by ')'")
         pos += 1
     elif pos < len(head) and head[pos] in "<>=!~":
         pos = _check_specifiers(head, pos, bad)
     pos = _skip_ws(head, pos)
     if pos != len(head):
-        raise bad(f"unexpected text {head[pos:]!r}")
+        raise bad(f"it has unexpected text '{head[pos:]}'")
 
 
 def _skip_ws(text: str, pos: int) -> int:
@@ -157,12 +158,12 @@ def _check_extras(head: str, pos: int, bad) -> int:
             return pos + 1
         extra = _NAME_CHARS.match(head, pos).group(0)
         if not _IDENTIFIER.match(extra):
-            raise bad(f"malformed extras: expected an extra name at {head[pos:]!r}")
+            raise bad(f"it has malformed extras: expected an extra name at '{head[pos:]}'")
         pos = _skip_ws(head, pos + len(extra))
         if head.startswith("]", pos):
             return pos + 1
         if not head.startswith(",", pos):
-            raise bad("malformed extras: expected ',' or ']' after an extra")
+            raise bad("it has malformed extras: expected ',' or ']' after an extra")
         pos += 1
         first = False
 
@@ -173,13 +174,13 @@ def _check_specifiers(head: str, pos: int, bad) -> int:
         operator = next((op for op in _OPERATORS if head.startswith(op, pos)), None)
         if operator is None:
             raise bad(
-                f"invalid version specifier: expected one of == != <= >= < > ~= === at {head[pos:]!r}"
+                f"it has an invalid version specifier: expected one of == != <= >= < > ~= === at '{head[pos:]}'"
             )
         pos = _skip_ws(head, pos + len(operator))
         version = _VERSION_CHARS.match(head, pos).group(0)
         if not version:
-            found = repr(head[pos:]) if head[pos:] else "nothing"
-            raise bad(f"invalid version specifier: {operator!r} must be followed by a version, found {found}")
+            found = f"'{head[pos:]}'" if head[pos:] else "nothing"
+            raise bad(f"it has an invalid version specifier: '{operator}' must be followed by a version, found {found}")
         pos = _skip_ws(head, pos + len(version))
         if not head.startswith(",", pos):
             return pos
