@@ -1,8 +1,10 @@
 //! The OpenLIT-compatible auto-instrumentation operator as a library.
 #![forbid(unsafe_code)]
 
+pub mod cache;
 pub mod clock;
 pub mod config;
+pub mod controller;
 pub mod crd;
 pub mod inject;
 pub mod leader;
@@ -11,5 +13,4 @@ pub mod preview;
 pub mod telemetry;
 pub mod tls;
 pub mod webhook;
-pub mod cache;
 pub mod webhook_config;
