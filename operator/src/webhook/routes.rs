@@ -72,7 +72,7 @@ async fn mutate(
     let answered = catch_unwind(AssertUnwindSafe(|| {
         review(&body, state.source.as_ref(), &settings.inject)
     }));
-    let response = match answered {
+    match answered {
         Ok(reply) => {
             state
                 .metrics
@@ -94,8 +94,7 @@ async fn mutate(
                 "internal error while reading the AdmissionReview\n".into(),
             )
         }
-    };
-    response
+    }
 }
 
 fn plain(status: StatusCode, message: String) -> Response {
