@@ -5,6 +5,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export PATH="$HOME/.local/bin:$PATH"
 CLUSTER_NAME=${CLUSTER_NAME:-openlit-e2e}
 KIND_VERSION=${KIND_VERSION:-v0.27.0}
 KIND_NODE_IMAGE=${KIND_NODE_IMAGE:-kindest/node:v1.32.2}
