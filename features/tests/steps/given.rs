@@ -1,0 +1,93 @@
+//! `Given` steps: the cluster, namespaces, resources and data that exist before the action.
+
+use cucumber::gherkin::Step;
+use cucumber::given;
+use features::cluster::TestCluster;
+use features::kube_ops;
+use std::time::Duration;
+
+use super::OperatorWorld;
+
+#[given("a cluster running the operator")]
+async fn cluster_with_operator(world: &mut OperatorWorld) {
+    world.cluster = Some(TestCluster::start(1).await.expect("the cluster starts"));
+}
+
+#[given(expr = "a cluster running {int} operator replicas")]
+async fn cluster_with_replicas(world: &mut OperatorWorld, replicas: usize) {
+    world.cluster = Some(
+        TestCluster::start(replicas)
+            .await
+            .expect("the cluster starts"),
+    );
+}
+
+#[given(expr = "the namespace {string}")]
+async fn namespace(world: &mut OperatorWorld, name: String) {
+    kube_ops::ensure_namespace(&world.cluster().client, &name)
+        .await
+        .expect("namespace created");
+}
+
+#[given(expr = "this AutoInstrumentation in namespace {string}:")]
+async fn resource_in(world: &mut OperatorWorld, namespace: String, step: &Step) {
+    let yaml = step
+        .docstring
+        .as_deref()
+        .expect("the step carries the resource as a docstring");
+    let cluster = world.cluster();
+    kube_ops::ensure_namespace(&cluster.client, &namespace)
+        .await
+        .expect("namespace created");
+    cluster
+        .apply_and_await(&namespace, yaml)
+        .await
+        .expect("the resource is applied and seen by the operator");
+}
+
+#[given("this AutoInstrumentation in the operator's namespace:")]
+async fn resource_in_operator_namespace(world: &mut OperatorWorld, step: &Step) {
+    let namespace = world.cluster().operator_namespace.clone();
+    resource_in(world, namespace, step).await;
+}
+
+#[given(expr = "{int} seconds have passed")]
+async fn time_passes(world: &mut OperatorWorld, seconds: u64) {
+    world.cluster().advance(Duration::from_secs(seconds)).await;
+}
+
+#[given(expr = "the Secret {string} in namespace {string} with {string} = {string}")]
+async fn secret(
+    world: &mut OperatorWorld,
+    name: String,
+    namespace: String,
+    key: String,
+    value: String,
+) {
+    let object = serde_json::json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "stringData": {key: value}});
+    kube_ops::create_with_warnings(
+        &world.cluster().client,
+        &format!("/api/v1/namespaces/{namespace}/secrets"),
+        &object,
+    )
+    .await
+    .expect("secret created");
+}
+
+#[given(expr = "the ConfigMap {string} in namespace {string} with {string} = {string}")]
+async fn config_map(
+    world: &mut OperatorWorld,
+    name: String,
+    namespace: String,
+    key: String,
+    value: String,
+) {
+    let object = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {key: value}});
+    kube_ops::create_with_warnings(
+        &world.cluster().client,
+        &format!("/api/v1/namespaces/{namespace}/configmaps"),
+        &object,
+    )
+    .await
+    .expect("config map created");
+}

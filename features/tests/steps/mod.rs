@@ -1,0 +1,46 @@
+//! Step definitions, in the words a platform engineer uses, talking to the cluster only through
+//! the Kubernetes API (plus what a node would show: a container's final environment and files).
+
+mod given;
+mod then;
+mod when;
+
+use features::cluster::TestCluster;
+use serde_json::Value;
+
+/// State of one scenario.
+#[derive(cucumber::World, Default)]
+pub struct OperatorWorld {
+    /// The cluster under test, started by the first `Given a cluster ...` step.
+    pub cluster: Option<TestCluster>,
+    /// The pod the scenario talks about (namespace, name, object as last read).
+    pub pod: Option<(String, String, Value)>,
+    /// Warnings returned by the last create.
+    pub warnings: Vec<String>,
+    /// Why the last create was refused, if it was.
+    pub refused: Option<String>,
+    /// Admissions the operator had handled before the last create.
+    pub admissions_before: u64,
+}
+
+impl std::fmt::Debug for OperatorWorld {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OperatorWorld")
+            .field("pod", &self.pod.as_ref().map(|p| (&p.0, &p.1)))
+            .finish()
+    }
+}
+
+impl OperatorWorld {
+    /// The running cluster; steps after `Given a cluster ...` may rely on it.
+    pub fn cluster(&self) -> &TestCluster {
+        self.cluster
+            .as_ref()
+            .expect("the scenario starts with `Given a cluster running the operator`")
+    }
+
+    /// The pod the scenario is about.
+    pub fn pod(&self) -> &(String, String, Value) {
+        self.pod.as_ref().expect("an earlier step names the pod")
+    }
+}

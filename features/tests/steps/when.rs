@@ -1,0 +1,106 @@
+//! `When` steps: what the platform engineer or a workload does.
+
+use cucumber::gherkin::Step;
+use cucumber::when;
+use features::kube_ops;
+
+use super::OperatorWorld;
+
+#[when(
+    expr = "I create a Deployment {string} in namespace {string} with image {string} and labels {string}"
+)]
+async fn create_deployment(
+    world: &mut OperatorWorld,
+    name: String,
+    namespace: String,
+    image: String,
+    labels: String,
+) {
+    let labels = kube_ops::labels(&labels);
+    let cluster = world.cluster();
+    kube_ops::ensure_namespace(&cluster.client, &namespace)
+        .await
+        .expect("namespace created");
+    kube_ops::create_deployment(&cluster.client, &namespace, &name, &image, &labels)
+        .await
+        .expect("deployment created");
+}
+
+#[when(
+    expr = "I create a pod {string} in namespace {string} with image {string} and labels {string}"
+)]
+async fn create_simple_pod(
+    world: &mut OperatorWorld,
+    name: String,
+    namespace: String,
+    image: String,
+    labels: String,
+) {
+    let pod = kube_ops::simple_pod(&name, &image, &kube_ops::labels(&labels));
+    create(world, &namespace, pod).await;
+}
+
+#[when(expr = "I create this pod in namespace {string}:")]
+async fn create_pod_from_yaml(world: &mut OperatorWorld, namespace: String, step: &Step) {
+    let yaml = step
+        .docstring
+        .as_deref()
+        .expect("the step carries the pod as a docstring");
+    let pod = kube_ops::manifest(yaml).expect("the pod manifest is YAML");
+    create(world, &namespace, pod).await;
+}
+
+#[when(expr = "I apply this AutoInstrumentation in namespace {string}:")]
+async fn apply_resource(world: &mut OperatorWorld, namespace: String, step: &Step) {
+    let yaml = step
+        .docstring
+        .as_deref()
+        .expect("the step carries the resource as a docstring");
+    let cluster = world.cluster();
+    kube_ops::ensure_namespace(&cluster.client, &namespace)
+        .await
+        .expect("namespace created");
+    cluster
+        .apply_and_await(&namespace, yaml)
+        .await
+        .expect("the resource is applied and seen by the operator");
+}
+
+async fn create(world: &mut OperatorWorld, namespace: &str, pod: serde_json::Value) {
+    let cluster = world.cluster();
+    kube_ops::ensure_namespace(&cluster.client, namespace)
+        .await
+        .expect("namespace created");
+    let before = cluster.admissions_handled().await;
+    let result = kube_ops::create_pod(&cluster.client, namespace, &pod).await;
+    world.admissions_before = before;
+    match result {
+        Ok(created) => {
+            let name = created.object["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            world.warnings = created.warnings;
+            world.refused = None;
+            world.pod = Some((namespace.to_string(), name, created.object));
+        }
+        Err(e) => {
+            world.warnings.clear();
+            world.refused = Some(e.to_string());
+        }
+    }
+}
+
+#[when(expr = "I try to apply this AutoInstrumentation in namespace {string}:")]
+async fn try_apply_resource(world: &mut OperatorWorld, namespace: String, step: &Step) {
+    let yaml = step
+        .docstring
+        .as_deref()
+        .expect("the step carries the resource as a docstring");
+    let cluster = world.cluster();
+    kube_ops::ensure_namespace(&cluster.client, &namespace)
+        .await
+        .expect("namespace created");
+    let result = kube_ops::apply_autoinstrumentation(&cluster.client, &namespace, yaml).await;
+    world.refused = result.err().map(|e| e.to_string());
+}
