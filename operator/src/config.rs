@@ -17,6 +17,9 @@
 //!   unset, a certificate is renewed when less than a third of its lifetime is left.
 //! - Everything is checked before anything starts; a bad setting ends the process with exit status
 //!   2 and one line naming the setting ([`ConfigError`]).
+//! - `WEBHOOK_PATH` is kept for compatibility but must be `/mutate`, the only path the webhook
+//!   serves; `WEBHOOK_REINVOCATION_POLICY=Never` is accepted and ignored with a warning, because
+//!   the webhook is reinvocation-safe and always registered with `IfNeeded`.
 //! - `/metrics` is served on `METRICS_PORT` (default 8080); when it equals `HEALTH_PORT`, one
 //!   listener serves the probes and the metrics.
 
@@ -189,7 +192,7 @@ pub struct Config {
     /// HTTPS port of the admission webhook.
     #[arg(long, env = "WEBHOOK_PORT", value_name = "WEBHOOK_PORT", default_value_t = DEFAULT_WEBHOOK_PORT, value_parser = port)]
     pub webhook_port: u16,
-    /// URL path of the admission webhook.
+    /// URL path of the admission webhook (only `/mutate` is served).
     #[arg(long, env = "WEBHOOK_PATH", value_name = "WEBHOOK_PATH", default_value = DEFAULT_WEBHOOK_PATH)]
     pub webhook_path: String,
     /// Directory of `tls.crt` and `tls.key` (written in self-managed mode, read in files mode).
@@ -333,11 +336,11 @@ impl Config {
         for namespace in &self.watch_namespace {
             check_label("WATCH_NAMESPACE (--watch-namespace)", namespace)?;
         }
-        if !self.webhook_path.starts_with('/') || self.webhook_path.contains(char::is_whitespace) {
+        if self.webhook_path != DEFAULT_WEBHOOK_PATH {
             return Err(invalid(
                 "WEBHOOK_PATH (--webhook-path)",
                 format!(
-                    "'{}' must start with '/' and contain no spaces",
+                    "'{}' is not served: the webhook answers on {DEFAULT_WEBHOOK_PATH} only",
                     self.webhook_path
                 ),
             ));
@@ -563,13 +566,15 @@ pub fn parse_error(error: &clap::Error) -> ConfigError {
     ) {
         return ConfigError::Parse(text);
     }
+    // The first paragraph holds the message and any list of possible values.
     let line = text
+        .trim_start()
         .lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("invalid command line")
-        .trim()
-        .trim_start_matches("error: ")
-        .to_string();
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let line = line.trim_start_matches("error: ").to_string();
     ConfigError::Parse(line)
 }
 

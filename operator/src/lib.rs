@@ -10,6 +10,7 @@ pub mod inject;
 pub mod leader;
 pub mod metrics;
 pub mod preview;
+pub mod run;
 pub mod telemetry;
 pub mod tls;
 pub mod webhook;

@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use openlit_operator::config::{Config, ConfigError, ignore_empty_env, parse_error};
 
 /// Zero-code OpenTelemetry instrumentation for Python AI applications on Kubernetes.
 #[derive(Parser)]
@@ -16,6 +17,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the operator: admission webhook, controller, leader election, certificates.
+    ///
+    /// Every flag can also be given as the environment variable shown; an empty variable means
+    /// the default.
+    Run(Box<RunArgs>),
     /// Print the AutoInstrumentation CustomResourceDefinition as YAML.
     Crd,
     /// Show what the webhook would do to a pod, given AutoInstrumentation resources.
@@ -32,9 +38,31 @@ enum Command {
     },
 }
 
+#[derive(clap::Args)]
+struct RunArgs {
+    #[command(flatten)]
+    config: Config,
+}
+
+fn parse() -> Result<Cli, ConfigError> {
+    let matches = ignore_empty_env(Cli::command())
+        .try_get_matches()
+        .map_err(|e| parse_error(&e))?;
+    Cli::from_arg_matches(&matches).map_err(|e| parse_error(&e))
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match parse() {
+        Ok(cli) => cli,
+        Err(ConfigError::Parse(text)) if text.contains('\n') => {
+            // --help or --version
+            print!("{text}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => return fail(e),
+    };
     match cli.command {
+        Command::Run(args) => run(args.config),
         Command::Crd => match openlit_operator::crd::crd_yaml() {
             Ok(yaml) => {
                 print!("{yaml}");
@@ -55,6 +83,30 @@ fn main() -> ExitCode {
                 }
                 Err(e) => fail(e),
             }
+        }
+    }
+}
+
+fn run(config: Config) -> ExitCode {
+    if let Err(e) = config.validate() {
+        return fail(e);
+    }
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(openlit_operator::run::run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
         }
     }
 }
