@@ -38,7 +38,7 @@ where
     }
 }
 
-/// A simulator with the CRD and the namespaces `openlit` and `shop`.
+/// A simulator with the CRD and the namespaces `openlit`, `shop` and `other`.
 pub async fn cluster() -> kubesim::Simulator {
     let sim = kubesim::Simulator::builder()
         .controllers(false)
@@ -51,7 +51,7 @@ pub async fn cluster() -> kubesim::Simulator {
         .await
         .unwrap();
     let namespaces: Api<Namespace> = Api::all(client);
-    for name in [INSTALLATION, "shop"] {
+    for name in [INSTALLATION, "shop", "other"] {
         let ns = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
         namespaces
             .create(&PostParams::default(), &ns)
@@ -64,6 +64,7 @@ pub async fn cluster() -> kubesim::Simulator {
 /// Settings of a replica.
 #[derive(Clone)]
 pub struct ReplicaOptions {
+    pub cache: CacheSettings,
     pub tls: TlsSettings,
     pub webhook_config: WebhookConfigSettings,
     pub leader: bool,
@@ -72,6 +73,7 @@ pub struct ReplicaOptions {
 impl Default for ReplicaOptions {
     fn default() -> Self {
         ReplicaOptions {
+            cache: CacheSettings::new(INSTALLATION),
             tls: TlsSettings::for_installation(INSTALLATION, INSTALLATION),
             webhook_config: WebhookConfigSettings::for_installation(INSTALLATION, INSTALLATION),
             leader: true,
@@ -114,7 +116,7 @@ impl Replica {
         let client = sim.client().unwrap();
         let metrics = Arc::new(Metrics::new());
         let certificate = ServingCertificate::new();
-        let cache = PolicyCache::new(CacheSettings::new(INSTALLATION), metrics.clone());
+        let cache = PolicyCache::new(options.cache.clone(), metrics.clone());
         let (leader, leader_rx) = watch::channel(options.leader);
         let (shutdown, shutdown_rx) = watch::channel(false);
         let state = WebhookState {
