@@ -34,7 +34,9 @@ grep -qE '^RUN \["/openlit-operator", "--version"\]' Dockerfile || fail "no smok
 echo "runtime $runtime, user $user"
 
 echo "--> the build stage's cargo command"
-build=$(sed -n '/cargo build/{s/^.*\(cargo build [^&]*\).*$/\1/;p;q}' Dockerfile | sed 's/[[:space:]]*$//')
+# Instructions joined across their line continuations, then the cargo command up to `&&`.
+build=$(sed -e ':a' -e '/\\$/N; s/\\\n//; ta' Dockerfile |
+  sed -n '/cargo build/{s/^.*\(cargo build [^&]*\).*$/\1/;p;q}' | tr -s ' ' | sed 's/[[:space:]]*$//')
 [ -n "$build" ] || fail "no cargo build command in the Dockerfile"
 echo "$build"
 if ! rustup target list --installed | grep -qx "$target"; then rustup target add "$target"; fi
@@ -69,9 +71,10 @@ binary="$target_dir/$target/release/openlit-operator"
 echo "--> static, and runs alone"
 file "$binary"
 file "$binary" | grep -qE 'statically linked|static-pie linked' || fail "the binary is not static"
-if ldd "$binary" >/dev/null 2>&1; then fail "ldd finds dynamic dependencies"; fi
+if ldd "$binary" 2>&1 | grep -q "=>"; then fail "ldd finds shared libraries: $(ldd "$binary")"; fi
 empty=$(mktemp -d)
 trap 'rm -rf "$context" "$empty"' EXIT
+chmod 0755 "$empty"
 install -m 0755 "$binary" "$empty/openlit-operator"
 chroot --userspec=65532:65532 "$empty" /openlit-operator --version
 chroot --userspec=65532:65532 "$empty" /openlit-operator crd >"$context/crd.yaml"
