@@ -278,12 +278,18 @@ impl TestCluster {
         eventually(WAIT, "the operator to be ready", || async {
             let now = self.clock.now();
             let running: Vec<&Replica> = self.replicas.iter().filter(|r| r.is_running()).collect();
-            let replicas_ready = running.iter().all(|r| r.certificate.valid_at(now) && r.cache.synced());
+            let replicas_ready = running
+                .iter()
+                .all(|r| r.certificate.valid_at(now) && r.cache.synced());
             let leader = running.iter().any(|r| r.is_leading());
             let configured = self
-                .get_json(&format!("/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/{INSTALLATION}-mutating-webhook-configuration"))
+                .webhook_configuration()
                 .await
-                .map(|c| c["webhooks"][0]["clientConfig"]["caBundle"].as_str().is_some_and(|b| !b.is_empty()))
+                .map(|c| {
+                    c["webhooks"][0]["clientConfig"]["caBundle"]
+                        .as_str()
+                        .is_some_and(|b| !b.is_empty())
+                })
                 .unwrap_or(false);
             Ok((replicas_ready && leader && configured).then_some(()))
         })
@@ -309,6 +315,52 @@ impl TestCluster {
                 Ok(seen.then_some(()))
             },
         )
+        .await
+    }
+
+    /// Stops replica `index` gracefully and routes the webhook Service to a running replica.
+    pub async fn stop_replica(&mut self, index: usize) {
+        if let Some(replica) = self.replicas.get_mut(index) {
+            replica.stop().await;
+        }
+        if let Some(running) = self.replicas.iter().rev().find(|r| r.is_running()) {
+            self.sim.register_service_endpoint(
+                INSTALLATION,
+                &format!("{INSTALLATION}-webhook-service"),
+                443,
+                running.addr,
+            );
+        }
+    }
+
+    /// Stops every replica.
+    pub async fn stop_all(&mut self) {
+        for replica in &mut self.replicas {
+            replica.stop().await;
+        }
+    }
+
+    /// The installation's certificate Secret.
+    pub async fn certificate_secret(&self) -> StepResult<Value> {
+        self.get_json(&format!(
+            "/api/v1/namespaces/{INSTALLATION}/secrets/{INSTALLATION}-webhook-server-certs"
+        ))
+        .await
+    }
+
+    /// The installation's MutatingWebhookConfiguration.
+    pub async fn webhook_configuration(&self) -> StepResult<Value> {
+        self.get_json(&format!(
+            "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/{INSTALLATION}-mutating-webhook-configuration"
+        ))
+        .await
+    }
+
+    /// The installation's leader Lease.
+    pub async fn lease(&self) -> StepResult<Value> {
+        self.get_json(&format!(
+            "/apis/coordination.k8s.io/v1/namespaces/{INSTALLATION}/leases/{INSTALLATION}-leader"
+        ))
         .await
     }
 

@@ -4,4 +4,5 @@ pub mod apps;
 pub mod clock;
 pub mod cluster;
 pub mod kube_ops;
+pub mod probe;
 pub mod provider_images;

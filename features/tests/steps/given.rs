@@ -2,8 +2,9 @@
 
 use cucumber::gherkin::Step;
 use cucumber::given;
-use features::cluster::TestCluster;
+use features::cluster::{InstallOptions, TestCluster};
 use features::kube_ops;
+use openlit_operator::webhook_config::FailurePolicy;
 use std::time::Duration;
 
 use super::OperatorWorld;
@@ -17,6 +18,24 @@ async fn cluster_with_operator(world: &mut OperatorWorld) {
 async fn cluster_with_replicas(world: &mut OperatorWorld, replicas: usize) {
     world.cluster = Some(
         TestCluster::start(replicas)
+            .await
+            .expect("the cluster starts"),
+    );
+}
+
+#[given(expr = "a cluster running the operator with failure policy {string}")]
+async fn cluster_with_failure_policy(world: &mut OperatorWorld, policy: String) {
+    let failure_policy = match policy.as_str() {
+        "Fail" => FailurePolicy::Fail,
+        "Ignore" => FailurePolicy::Ignore,
+        other => panic!("unknown failure policy {other}"),
+    };
+    let options = InstallOptions {
+        failure_policy,
+        ..InstallOptions::default()
+    };
+    world.cluster = Some(
+        TestCluster::install(options)
             .await
             .expect("the cluster starts"),
     );

@@ -2,6 +2,7 @@
 //! the Kubernetes API (plus what a node would show: a container's final environment and files).
 
 mod given;
+mod operations;
 mod then;
 mod when;
 
@@ -21,6 +22,12 @@ pub struct OperatorWorld {
     pub refused: Option<String>,
     /// Admissions the operator had handled before the last create.
     pub admissions_before: u64,
+    /// The replica seen leading last.
+    pub leader: Option<usize>,
+    /// The leader a step stopped.
+    pub stopped_leader: Option<usize>,
+    /// A serving certificate remembered for comparison.
+    pub remembered_certificate: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for OperatorWorld {

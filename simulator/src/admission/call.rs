@@ -72,7 +72,20 @@ fn target(c: &Cluster, cfg: &Value) -> Result<Target, String> {
     })
 }
 
-fn tls_config(ca_bundle: &str) -> Result<rustls::ClientConfig, String> {
+/// Certificate validity is judged on the virtual clock, as the rest of the cluster's time is.
+#[derive(Debug)]
+struct VirtualTime(crate::SimClock);
+
+impl rustls::time_provider::TimeProvider for VirtualTime {
+    fn current_time(&self) -> Option<rustls::pki_types::UnixTime> {
+        let seconds = u64::try_from(self.0.now().timestamp()).ok()?;
+        Some(rustls::pki_types::UnixTime::since_unix_epoch(
+            std::time::Duration::from_secs(seconds),
+        ))
+    }
+}
+
+fn tls_config(ca_bundle: &str, clock: &crate::SimClock) -> Result<rustls::ClientConfig, String> {
     let mut roots = rustls::RootCertStore::empty();
     if let Ok(pem) = base64::engine::general_purpose::STANDARD.decode(ca_bundle) {
         for cert in rustls_pemfile::certs(&mut pem.as_slice()).flatten() {
@@ -80,7 +93,8 @@ fn tls_config(ca_bundle: &str) -> Result<rustls::ClientConfig, String> {
         }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
+    let time = Arc::new(VirtualTime(clock.clone()));
+    let mut cfg = rustls::ClientConfig::builder_with_details(provider, time)
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
         .with_root_certificates(roots)
@@ -112,7 +126,10 @@ pub async fn call(c: &Cluster, w: &Value, review: &Value) -> Result<WebhookOutco
     let fail = |m: String| format!("failed to call webhook: Post \"{url}\": {m}");
     let body = serde_json::to_vec(review).map_err(|e| e.to_string())?;
     let fut = async {
-        let cfg = tls_config(w["clientConfig"]["caBundle"].as_str().unwrap_or_default())?;
+        let cfg = tls_config(
+            w["clientConfig"]["caBundle"].as_str().unwrap_or_default(),
+            &c.clock,
+        )?;
         let tcp = match t.addr {
             Some(a) => tokio::net::TcpStream::connect(a).await,
             None => tokio::net::TcpStream::connect(t.host_port.as_str()).await,
