@@ -213,7 +213,9 @@ fn check_rbac(objects: &[Value], deployment: &Value, config: &Config) {
             .is_empty()
         );
     }
-    assert!(!grants(cluster_role, "", "events", "create").is_empty());
+    // Events are written through events.k8s.io/v1 only.
+    assert!(!grants(cluster_role, "events.k8s.io", "events", "create").is_empty());
+    assert!(grants(cluster_role, "", "events", "create").is_empty());
     for verb in ["get", "list", "watch", "update", "patch", "delete"] {
         assert_granted_by_name(
             cluster_role,
