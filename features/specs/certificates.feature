@@ -23,7 +23,7 @@ Feature: Self-managed certificates
           endpoint: http://collector:4318
       """
     When I remember the serving certificate
-    And 61 days pass
+    And 250 days pass
     Then the certificate Secret holds a new serving certificate
     When I create a pod "after-rotation" in namespace "shop" with image "python:3.12-slim" and labels "app=chat"
     Then the pod "after-rotation" in namespace "shop" is running

@@ -1,5 +1,6 @@
 //! A simulated cluster with the operator running in-process: the CRD installed, the simulated
-//! images registered, and any number of operator replicas, each with its own cache, certificate
+//! images registered, and any number of operator replicas started with the operator's own
+//! `Operator::start` (cache, certificate
 //! manager, webhook server, leader elector and controller, all on the simulator's virtual clock.
 
 use std::net::SocketAddr;
@@ -9,17 +10,11 @@ use std::time::Duration;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Client;
 use kube::api::{Api, PostParams};
-use openlit_operator::cache::{CacheSettings, PolicyCache};
 use openlit_operator::clock::SharedClock;
-use openlit_operator::controller::{self, ControllerHandle, ControllerSettings};
-use openlit_operator::leader::{self, LeaderElector, LeaderHandle, LeaseSettings};
+use openlit_operator::config::{Config, FailurePolicy};
 use openlit_operator::metrics::Metrics;
-use openlit_operator::tls::{ServingCertificate, TlsSettings};
-use openlit_operator::webhook::{PolicySource, WebhookSettings, WebhookState, serve_tls};
-use openlit_operator::webhook_config::{FailurePolicy, WebhookConfigSettings, run_webhook_config};
+use openlit_operator::run::{Listeners, Operator, OperatorHandle};
 use serde_json::Value;
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 use crate::apps;
 use crate::clock::SimulatedTime;
@@ -49,46 +44,49 @@ impl Default for InstallOptions {
     }
 }
 
-/// One operator replica running in-process.
+/// One operator replica running in-process, started by the operator's own [`Operator::start`].
 pub struct Replica {
     /// The replica's identity (its Lease `holderIdentity`).
     pub identity: String,
     /// Where its webhook listens.
     pub addr: SocketAddr,
+    /// Where its health and metrics endpoints listen.
+    pub health_addr: SocketAddr,
     /// Its metrics.
     pub metrics: Arc<Metrics>,
-    /// Its resource cache.
-    pub cache: PolicyCache,
-    /// Its serving certificate.
-    pub certificate: ServingCertificate,
-    leader: Option<LeaderHandle>,
-    controller: Option<ControllerHandle>,
-    stop: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
+    handle: Option<OperatorHandle>,
 }
 
 impl Replica {
     /// Whether this replica holds the lease.
     pub fn is_leading(&self) -> bool {
-        self.leader.as_ref().is_some_and(LeaderHandle::is_leading)
+        self.handle.as_ref().is_some_and(OperatorHandle::is_leader)
     }
 
     /// Whether this replica is still running.
     pub fn is_running(&self) -> bool {
-        !*self.stop.borrow()
+        self.handle.is_some()
     }
 
-    /// Stops the replica gracefully: the lease is released and every task ends.
+    /// Whether the replica reports itself ready.
+    pub fn is_ready(&self) -> bool {
+        self.handle.as_ref().is_some_and(|h| h.readiness().is_ok())
+    }
+
+    /// Whether this replica's webhook knows `generation` of the resource `namespace/name`.
+    pub fn knows(&self, namespace: &str, name: &str, generation: i64) -> bool {
+        self.handle.as_ref().is_some_and(|h| {
+            h.policy_source()
+                .candidates(namespace, namespace)
+                .iter()
+                .any(|p| p.resource.name == name && p.generation == generation)
+        })
+    }
+
+    /// Stops the replica gracefully: admissions in flight finish and the lease is released.
     pub async fn stop(&mut self) {
-        self.stop.send_replace(true);
-        if let Some(controller) = self.controller.take() {
-            controller.shutdown().await;
-        }
-        if let Some(leader) = self.leader.take() {
-            leader.shutdown().await;
-        }
-        for task in self.tasks.drain(..) {
-            let _ = tokio::time::timeout(WAIT, task).await;
+        if let Some(handle) = self.handle.take() {
+            handle.shutdown().await;
         }
     }
 }
@@ -156,101 +154,28 @@ impl TestCluster {
     /// Starts one more replica.
     pub async fn add_replica(&mut self) -> StepResult<()> {
         let identity = format!("openlit-operator-{}", self.replicas.len());
+        let config = Config {
+            installation_name: INSTALLATION.into(),
+            pod_namespace: INSTALLATION.into(),
+            pod_name: Some(identity.clone()),
+            webhook_failure_policy: self.options.failure_policy,
+            lease_duration_seconds: LEASE_DURATION.as_secs(),
+            ..Config::default()
+        };
+        config
+            .validate()
+            .map_err(|e| StepError::Other(e.to_string()))?;
         let client = self
             .sim
             .client()
             .map_err(|e| StepError::Other(e.to_string()))?;
-        let clock = self.clock.clone();
-        let metrics = Arc::new(Metrics::new());
-        let certificate = ServingCertificate::new();
-        let cache = PolicyCache::new(CacheSettings::new(INSTALLATION), metrics.clone());
-        let elector = LeaderElector::new(
-            client.clone(),
-            clock.clone(),
-            LeaseSettings::new(
-                INSTALLATION,
-                format!("{INSTALLATION}-leader"),
-                identity.clone(),
-                LEASE_DURATION,
-            ),
-        )
-        .with_metrics(metrics.clone());
-        let leader = leader::spawn(elector);
-        let leading = leader.subscribe();
-        let controller = controller::spawn(
-            client.clone(),
-            clock.clone(),
-            metrics.clone(),
-            leading.clone(),
-            ControllerSettings {
-                namespaces: Vec::new(),
-                instance: identity.clone(),
-            },
-        );
-        let (stop, stop_rx) = watch::channel(false);
-        let stopped = move || {
-            let mut rx = stop_rx.clone();
-            async move {
-                let _ = rx.wait_for(|s| *s).await;
-            }
-        };
-        let mut webhook_config =
-            WebhookConfigSettings::for_installation(INSTALLATION, INSTALLATION);
-        webhook_config.failure_policy = self.options.failure_policy;
-        let state = WebhookState {
-            source: Arc::new(cache.clone()),
-            certificate: certificate.clone(),
-            clock: clock.clone(),
-            metrics: metrics.clone(),
-            settings: Arc::new(WebhookSettings {
-                inject: openlit_operator::inject::InjectConfig {
-                    operator_namespace: INSTALLATION.into(),
-                    ..Default::default()
-                },
-                ..WebhookSettings::default()
-            }),
-        };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        let listeners = Listeners::loopback()
             .await
             .map_err(|e| StepError::Other(e.to_string()))?;
-        let addr = listener
-            .local_addr()
+        let handle = Operator::start(config, client, self.clock.clone(), listeners)
+            .await
             .map_err(|e| StepError::Other(e.to_string()))?;
-        let mut tasks = Vec::new();
-        {
-            let cache = cache.clone();
-            let client = client.clone();
-            let stop = stopped();
-            tasks.push(tokio::spawn(async move { cache.run(client, stop).await }));
-        }
-        {
-            let run = openlit_operator::tls::run_secret_certificates(
-                client.clone(),
-                TlsSettings::for_installation(INSTALLATION, INSTALLATION),
-                clock.clone(),
-                metrics.clone(),
-                certificate.clone(),
-                leading.clone(),
-                stopped(),
-            );
-            tasks.push(tokio::spawn(async move {
-                let _ = run.await;
-            }));
-        }
-        tasks.push(tokio::spawn(run_webhook_config(
-            client.clone(),
-            webhook_config,
-            clock.clone(),
-            certificate.clone(),
-            leading,
-            stopped(),
-        )));
-        {
-            let stop = stopped();
-            tasks.push(tokio::spawn(async move {
-                let _ = serve_tls(listener, state, stop).await;
-            }));
-        }
+        let addr = handle.webhook_addr();
         // Every replica sits behind the webhook Service; the newest one answers.
         self.sim.register_service_endpoint(
             INSTALLATION,
@@ -259,15 +184,11 @@ impl TestCluster {
             addr,
         );
         self.replicas.push(Replica {
-            identity,
+            identity: handle.identity().to_string(),
             addr,
-            metrics,
-            cache,
-            certificate,
-            leader: Some(leader),
-            controller: Some(controller),
-            stop,
-            tasks,
+            health_addr: handle.health_addr(),
+            metrics: handle.metrics(),
+            handle: Some(handle),
         });
         Ok(())
     }
@@ -276,11 +197,8 @@ impl TestCluster {
     /// webhook configuration trusts the certificate.
     pub async fn await_ready(&self) -> StepResult<()> {
         eventually(WAIT, "the operator to be ready", || async {
-            let now = self.clock.now();
             let running: Vec<&Replica> = self.replicas.iter().filter(|r| r.is_running()).collect();
-            let replicas_ready = running
-                .iter()
-                .all(|r| r.certificate.valid_at(now) && r.cache.synced());
+            let replicas_ready = running.iter().all(|r| r.is_ready());
             let leader = running.iter().any(|r| r.is_leading());
             let configured = self
                 .webhook_configuration()
@@ -306,12 +224,11 @@ impl TestCluster {
             WAIT,
             &format!("the operator to see {namespace}/{name}"),
             || async {
-                let seen = self.replicas.iter().filter(|r| r.is_running()).all(|r| {
-                    r.cache
-                        .candidates(namespace, namespace)
-                        .iter()
-                        .any(|p| p.resource.name == name && p.generation == generation)
-                });
+                let seen = self
+                    .replicas
+                    .iter()
+                    .filter(|r| r.is_running())
+                    .all(|r| r.knows(namespace, &name, generation));
                 Ok(seen.then_some(()))
             },
         )
@@ -359,7 +276,7 @@ impl TestCluster {
     /// The installation's leader Lease.
     pub async fn lease(&self) -> StepResult<Value> {
         self.get_json(&format!(
-            "/apis/coordination.k8s.io/v1/namespaces/{INSTALLATION}/leases/{INSTALLATION}-leader"
+            "/apis/coordination.k8s.io/v1/namespaces/{INSTALLATION}/leases/{INSTALLATION}-operator-leader"
         ))
         .await
     }

@@ -4,7 +4,7 @@ use cucumber::gherkin::Step;
 use cucumber::given;
 use features::cluster::{InstallOptions, TestCluster};
 use features::kube_ops;
-use openlit_operator::webhook_config::FailurePolicy;
+use openlit_operator::config::FailurePolicy;
 use std::time::Duration;
 
 use super::OperatorWorld;

@@ -158,23 +158,31 @@ async fn new_certificate(world: &mut OperatorWorld) {
     })
     .await
     .expect("the certificate was renewed");
-    // Every running replica serves the renewed certificate.
+    // Every running replica serves the renewed certificate, without a restart.
+    let secret = cluster
+        .certificate_secret()
+        .await
+        .expect("the certificate Secret exists");
+    let ca = decode(&secret["data"]["ca.crt"]);
+    let server = format!("{INSTALLATION}-webhook-service.{INSTALLATION}.svc");
     kube_ops::eventually(
         WAIT,
         "every replica to serve the renewed certificate",
         || async {
             let secret = cluster.certificate_secret().await?;
             let current = decode(&secret["data"]["tls.crt"]);
-            let leaf = rustls_pemfile::certs(&mut &current[..])
-                .next()
-                .and_then(Result::ok);
-            let serving = cluster.replicas.iter().filter(|r| r.is_running()).all(|r| {
-                r.certificate.current().is_some_and(|c| {
-                    leaf.as_ref()
-                        .is_some_and(|leaf| c.certified.cert.first() == Some(leaf))
-                })
-            });
-            Ok(serving.then_some(()))
+            let Some(Ok(leaf)) = rustls_pemfile::certs(&mut &current[..]).next() else {
+                return Ok(None);
+            };
+            for replica in cluster.replicas.iter().filter(|r| r.is_running()) {
+                if probe::served_certificate(replica.addr, &server, &ca, cluster.sim.clock())
+                    .await?
+                    != leaf.as_ref()
+                {
+                    return Ok(None);
+                }
+            }
+            Ok(Some(()))
         },
     )
     .await
@@ -192,7 +200,7 @@ async fn probes_answer(world: &mut OperatorWorld, first: String, second: String)
     let server = format!("{INSTALLATION}-webhook-service.{INSTALLATION}.svc");
     for replica in cluster.replicas.iter().filter(|r| r.is_running()) {
         for path in [&first, &second] {
-            let status = probe::https_status(replica.addr, &server, &ca, path)
+            let status = probe::https_status(replica.addr, &server, &ca, cluster.sim.clock(), path)
                 .await
                 .expect("the probe connects");
             assert_eq!(status, 200, "{} {path}", replica.identity);

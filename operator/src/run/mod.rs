@@ -398,6 +398,12 @@ impl OperatorHandle {
         tracing::info!(%identity, "stopped");
     }
 
+    /// The resources this replica's webhook decides with (its cache), for waiting until a change
+    /// has reached it.
+    pub fn policy_source(&self) -> Arc<dyn crate::webhook::PolicySource> {
+        self.state.source.clone()
+    }
+
     /// Stops at once without releasing anything, as a crash would.
     pub fn abort(self) {
         self.leader.abort();
