@@ -126,10 +126,12 @@ async fn only_the_leader_writes_and_drift_is_repaired() {
 async fn an_installation_limited_to_namespaces_watches_and_mutates_only_those() {
     let sim = cluster().await;
     let clock: SharedClock = Arc::new(ManualClock::new(Timestamp::now()));
-    let mut options = ReplicaOptions::default();
-    options.cache = CacheSettings {
-        namespaces: Some(vec!["shop".into()]),
-        ..CacheSettings::new(INSTALLATION)
+    let mut options = ReplicaOptions {
+        cache: CacheSettings {
+            namespaces: Some(vec!["shop".into()]),
+            ..CacheSettings::new(INSTALLATION)
+        },
+        ..ReplicaOptions::default()
     };
     options.webhook_config.namespaces = Some(vec!["shop".into()]);
     let replica = Replica::start(&sim, clock, options).await;
