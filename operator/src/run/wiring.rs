@@ -18,10 +18,17 @@ pub fn lease_settings(config: &Config, identity: &str) -> LeaseSettings {
     )
 }
 
-/// The AutoInstrumentation controller.
+/// The AutoInstrumentation controller: the served namespaces plus the operator's own, whose
+/// resources are the cluster-wide defaults.
 pub fn controller_settings(config: &Config, identity: &str) -> ControllerSettings {
+    let mut namespaces = config.namespaces();
+    if !namespaces.is_empty() {
+        namespaces.push(config.pod_namespace.clone());
+        namespaces.sort();
+        namespaces.dedup();
+    }
     ControllerSettings {
-        namespaces: config.namespaces(),
+        namespaces,
         instance: identity.to_string(),
     }
 }
