@@ -27,7 +27,11 @@ fn source() -> &'static StaticPolicies {
 
 fuzz_target!(|body: &[u8]| {
     let reply = review(body, source(), &InjectConfig::default());
-    assert!(reply.status == 200 || reply.status == 400, "status {}", reply.status);
+    assert!(
+        reply.status == 200 || reply.status == 400,
+        "status {}",
+        reply.status
+    );
     if reply.status == 200 {
         let parsed: serde_json::Value =
             serde_json::from_slice(&reply.body).expect("a 200 reply is JSON");
