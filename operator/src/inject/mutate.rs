@@ -116,7 +116,7 @@ pub fn mutate<'a>(
     if view.init_containers().iter().any(is_our_init_container) {
         return Mutation::untouched("the pod already has an auto-instrumentation init container");
     }
-    let Some(choice) = choose(policies, namespace, &config.operator_namespace, &labels) else {
+    let Some(choice) = choose(policies, namespace, &config.operator_namespace, labels) else {
         return Mutation::untouched("no AutoInstrumentation selects the pod");
     };
     let policy = choice.policy;

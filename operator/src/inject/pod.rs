@@ -5,10 +5,12 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-/// A borrowed view of a pod object.
-#[derive(Clone, Copy, Debug)]
+/// A borrowed view of a pod object, with its labels and annotations read once.
+#[derive(Clone, Debug)]
 pub struct PodView<'a> {
     raw: &'a Value,
+    labels: BTreeMap<String, String>,
+    annotations: BTreeMap<String, String>,
 }
 
 /// One `metadata.ownerReferences` entry.
@@ -25,7 +27,11 @@ pub struct Owner {
 impl<'a> PodView<'a> {
     /// Wraps a pod object.
     pub fn new(raw: &'a Value) -> Self {
-        PodView { raw }
+        PodView {
+            raw,
+            labels: string_map(raw, "labels"),
+            annotations: string_map(raw, "annotations"),
+        }
     }
 
     /// The raw pod.
@@ -34,13 +40,13 @@ impl<'a> PodView<'a> {
     }
 
     /// `metadata.labels` as a map (non-string values ignored).
-    pub fn labels(&self) -> BTreeMap<String, String> {
-        self.string_map("labels")
+    pub fn labels(&self) -> &BTreeMap<String, String> {
+        &self.labels
     }
 
     /// `metadata.annotations` as a map (non-string values ignored).
-    pub fn annotations(&self) -> BTreeMap<String, String> {
-        self.string_map("annotations")
+    pub fn annotations(&self) -> &BTreeMap<String, String> {
+        &self.annotations
     }
 
     /// Whether `metadata.annotations` exists as an object.
@@ -113,17 +119,17 @@ impl<'a> PodView<'a> {
             .map(Vec::as_slice)
             .unwrap_or(&[])
     }
+}
 
-    fn string_map(&self, field: &str) -> BTreeMap<String, String> {
-        self.raw
-            .get("metadata")
-            .and_then(|m| m.get(field))
-            .and_then(Value::as_object)
-            .map(|o| {
-                o.iter()
-                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
+/// `metadata.<field>` as a map of its string values.
+fn string_map(raw: &Value, field: &str) -> BTreeMap<String, String> {
+    raw.get("metadata")
+        .and_then(|m| m.get(field))
+        .and_then(Value::as_object)
+        .map(|o| {
+            o.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default()
 }
