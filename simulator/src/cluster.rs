@@ -1,6 +1,7 @@
 //! The shared state of one simulated cluster and the request options of API operations.
 
 use crate::admission::ServiceRegistry;
+use crate::auth::Auth;
 use crate::clock::SimClock;
 use crate::error::{ApiError, Cause};
 use crate::faults::Faults;
@@ -34,11 +35,16 @@ impl UserInfo {
 
     /// A built-in controller's service account.
     pub fn controller(name: &str) -> Self {
+        UserInfo::service_account("kube-system", name)
+    }
+
+    /// The user a service account's token authenticates as.
+    pub fn service_account(namespace: &str, name: &str) -> Self {
         UserInfo {
-            username: format!("system:serviceaccount:kube-system:{name}"),
+            username: format!("system:serviceaccount:{namespace}:{name}"),
             groups: vec![
                 "system:serviceaccounts".into(),
-                "system:serviceaccounts:kube-system".into(),
+                format!("system:serviceaccounts:{namespace}"),
                 "system:authenticated".into(),
             ],
         }
@@ -107,6 +113,8 @@ pub struct Cluster {
     pub requests: RequestCounter,
     /// Kubelet images and running containers.
     pub kubelet: KubeletState,
+    /// Issued service account tokens and the log of refused requests.
+    pub auth: Auth,
 }
 
 impl Cluster {
@@ -120,6 +128,7 @@ impl Cluster {
             faults: Faults::default(),
             requests: RequestCounter::default(),
             kubelet: KubeletState::default(),
+            auth: Auth::default(),
         }
     }
 

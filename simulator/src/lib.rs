@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admission;
+pub mod auth;
 pub mod clock;
 pub mod cluster;
 pub mod controllers;
@@ -37,6 +38,7 @@ mod sim;
 pub mod store;
 pub mod write;
 
+pub use auth::Denial;
 pub use clock::SimClock;
 pub use error::{ApiError, SimError};
 pub use faults::Faults;

@@ -169,6 +169,48 @@ impl Simulator {
         Ok(kube::Client::try_from(self.kube_config()?)?)
     }
 
+    /// Issue a bearer token for the ServiceAccount `namespace/name`. Requests carrying it are made
+    /// as `system:serviceaccount:<namespace>:<name>` and authorized by RBAC; they are refused with
+    /// 401 while the ServiceAccount does not exist.
+    pub fn service_account_token(&self, namespace: &str, name: &str) -> String {
+        self.cluster.auth.tokens.issue(namespace, name)
+    }
+
+    /// A `kube::Config` authenticated as the ServiceAccount `namespace/name` (a new token),
+    /// default namespace `namespace`.
+    pub fn service_account_config(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<kube::Config, SimError> {
+        let mut cfg = self.kube_config()?;
+        cfg.default_namespace = namespace.to_string();
+        cfg.auth_info =
+            serde_json::from_value(json!({"token": self.service_account_token(namespace, name)}))?;
+        Ok(cfg)
+    }
+
+    /// A `kube::Client` authenticated as the ServiceAccount `namespace/name`.
+    pub fn service_account_client(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<kube::Client, SimError> {
+        Ok(kube::Client::try_from(
+            self.service_account_config(namespace, name)?,
+        )?)
+    }
+
+    /// Every request RBAC refused so far, in order.
+    pub fn denials(&self) -> Vec<crate::auth::Denial> {
+        self.cluster.auth.denials.all()
+    }
+
+    /// Forget the refusals recorded so far.
+    pub fn clear_denials(&self) {
+        self.cluster.auth.denials.clear();
+    }
+
     /// A kubeconfig document for this simulator.
     pub fn kubeconfig_yaml(&self) -> String {
         crate::kubeconfig::render(&self.url())

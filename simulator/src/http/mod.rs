@@ -1,10 +1,13 @@
 //! The HTTP front end: routes Kubernetes REST paths to the API operations.
 
+pub mod authz;
 mod discovery;
 mod openapi;
+mod protobuf;
 pub mod query;
 mod resource;
 pub mod table;
+mod token;
 pub mod watch;
 
 use crate::cluster::Cluster;
@@ -63,6 +66,12 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    // Bad credentials are refused on every path; who may do what is decided per resource request.
+    let requester = match crate::auth::authenticate(&st.cluster, headers.get(header::AUTHORIZATION))
+    {
+        Ok(r) => r,
+        Err(e) => return error_response(&e),
+    };
     let path = uri.path().to_string();
     let segs: Vec<&str> = path
         .trim_matches('/')
@@ -85,6 +94,18 @@ async fn handle(
         ["apis", g, v] => ok(discovery::resource_list(reg, g, v)),
         ["openapi", "v3"] => ok(Some(openapi::root(reg))),
         ["openapi", "v3", rest @ ..] => ok(openapi::group_version(reg, &rest.join("/"))),
+        [
+            "api",
+            "v1",
+            "namespaces",
+            ns,
+            "serviceaccounts",
+            name,
+            "token",
+        ] => match token::token_request(&st, &requester, &method, ns, name, &body) {
+            Ok(r) => r,
+            Err(e) => error_response(&e),
+        },
         ["api", "v1", rest @ ..] => {
             resource::handle(&st, method, "", "v1", rest, uri.query(), &headers, body).await
         }

@@ -130,6 +130,7 @@ async fn serve(
     }
     let q = query::parse(raw_query);
     let verb = verb(&method, &t, &q);
+    super::authz::authorize(st, headers, verb, &def, &t, &q)?;
     c.requests.record(verb, &def.plural, &t.subresource);
     let (delay, fault) = c.faults.check(verb, &def.plural, &t.subresource);
     if let Some(d) = delay {
