@@ -223,6 +223,10 @@ pub struct Config {
     /// MutatingWebhookConfiguration name (default `<installation>-mutating-webhook-configuration`).
     #[arg(long, env = "WEBHOOK_CONFIG_NAME", value_name = "WEBHOOK_CONFIG_NAME")]
     pub webhook_config_name: Option<String>,
+    /// ClusterRole that owns the webhook configuration: deleting it (uninstalling the manifests
+    /// or the chart) lets the garbage collector remove the configuration. Unset: no owner.
+    #[arg(long, env = "WEBHOOK_CONFIG_OWNER", value_name = "CLUSTER_ROLE")]
+    pub webhook_config_owner: Option<String>,
     /// `failurePolicy` of the webhook: `Fail` or `Ignore`.
     #[arg(long, env = "WEBHOOK_FAILURE_POLICY", value_name = "WEBHOOK_FAILURE_POLICY", value_enum, default_value_t = FailurePolicy::Ignore)]
     pub webhook_failure_policy: FailurePolicy,
@@ -286,6 +290,7 @@ impl Default for Config {
             webhook_service_port: DEFAULT_SERVICE_PORT,
             webhook_secret_name: None,
             webhook_config_name: None,
+            webhook_config_owner: None,
             webhook_failure_policy: FailurePolicy::Ignore,
             webhook_reinvocation_policy: ReinvocationPolicy::IfNeeded,
             webhook_timeout_seconds: DEFAULT_WEBHOOK_TIMEOUT_SECONDS,
@@ -384,6 +389,9 @@ impl Config {
             &self.webhook_config_name(),
         )?;
         check_subdomain("LEASE_NAME (--lease-name)", &self.lease_name())?;
+        if let Some(owner) = &self.webhook_config_owner {
+            check_subdomain("WEBHOOK_CONFIG_OWNER (--webhook-config-owner)", owner)?;
+        }
         if !(1..=30).contains(&self.webhook_timeout_seconds) {
             return Err(invalid(
                 "WEBHOOK_TIMEOUT_SECONDS (--webhook-timeout-seconds)",

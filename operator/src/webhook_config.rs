@@ -6,6 +6,12 @@
 //! of the served certificate changes (including the old-plus-new bundle of a CA rollover), or the
 //! live object drifts from it (edited or deleted). It writes nothing until a certificate is
 //! loaded, so the API server is never told to trust a bundle the webhook cannot serve.
+//!
+//! With [`WebhookConfigSettings::owner_cluster_role`] set, the configuration carries an
+//! ownerReference to that ClusterRole (read afresh before each write, so a recreated role's new
+//! uid is used): deleting the installation's ClusterRole, as uninstalling the manifests or the
+//! chart does, lets the garbage collector remove the configuration, and no webhook is left
+//! behind to intercept pods.
 
 use std::future::Future;
 use std::time::Duration;
@@ -13,6 +19,7 @@ use std::time::Duration;
 use base64::Engine;
 use futures::StreamExt;
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
+use k8s_openapi::api::rbac::v1::ClusterRole;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
@@ -73,6 +80,8 @@ pub struct WebhookConfigSettings {
     pub field_manager: String,
     /// Wait before retrying a failed write (on the clock).
     pub retry_interval: Duration,
+    /// ClusterRole the configuration is owned by, so it is garbage-collected with it.
+    pub owner_cluster_role: Option<String>,
 }
 
 impl WebhookConfigSettings {
@@ -104,6 +113,7 @@ impl WebhookConfigSettings {
             ],
             field_manager: "openlit-operator".into(),
             retry_interval: Duration::from_secs(10),
+            owner_cluster_role: None,
         }
     }
 }
@@ -168,6 +178,34 @@ pub fn desired(settings: &WebhookConfigSettings, ca_bundle: &str) -> Value {
     })
 }
 
+/// `configuration` owned by the ClusterRole `name` with `uid`: the garbage collector deletes it
+/// once the role is gone. Not a controller reference, and it does not block the role's deletion.
+pub fn owned_by_cluster_role(mut configuration: Value, name: &str, uid: &str) -> Value {
+    configuration["metadata"]["ownerReferences"] = json!([{
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "name": name,
+        "uid": uid,
+    }]);
+    configuration
+}
+
+/// [`desired`], with the ownerReference to the configured ClusterRole as it is now.
+async fn desired_now(
+    client: &Client,
+    settings: &WebhookConfigSettings,
+    ca_bundle: &str,
+) -> Result<Value, kube::Error> {
+    let want = desired(settings, ca_bundle);
+    let Some(owner) = &settings.owner_cluster_role else {
+        return Ok(want);
+    };
+    let roles: Api<ClusterRole> = Api::all(client.clone());
+    let role = roles.get(owner).await?;
+    let uid = role.metadata.uid.unwrap_or_default();
+    Ok(owned_by_cluster_role(want, owner, &uid))
+}
+
 /// Whether every field of `want` is in `have` with the same value (arrays element by element).
 fn contains(have: &Value, want: &Value) -> bool {
     match (have, want) {
@@ -181,6 +219,19 @@ fn contains(have: &Value, want: &Value) -> bool {
     }
 }
 
+/// Whether the live configuration names the configured owner (any uid: a recreated role is
+/// noticed at the next write; the garbage collector removes a configuration whose owner is gone).
+fn owner_current(have: &Value, settings: &WebhookConfigSettings) -> bool {
+    let Some(owner) = &settings.owner_cluster_role else {
+        return true;
+    };
+    have["metadata"]["ownerReferences"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|r| r["kind"] == "ClusterRole" && r["name"] == owner.as_str())
+}
+
 /// Keeps the configuration equal to [`desired`] for the served certificate's CA bundle while
 /// `leader` holds `true`, until `shutdown` completes.
 pub async fn run_webhook_config(
@@ -191,7 +242,7 @@ pub async fn run_webhook_config(
     mut leader: watch::Receiver<bool>,
     shutdown: impl Future<Output = ()> + Send,
 ) {
-    let api: Api<MutatingWebhookConfiguration> = Api::all(client);
+    let api: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
     let config = watcher::Config::default().fields(&format!("metadata.name={}", settings.name));
     let stream = watcher(api.clone(), config).default_backoff();
     tokio::pin!(stream, shutdown);
@@ -227,15 +278,22 @@ pub async fn run_webhook_config(
         let Some(served) = certificate.current() else {
             continue;
         };
-        let want = desired(&settings, &served.ca_bundle);
-        if live.as_ref().is_some_and(|have| contains(have, &want)) {
+        let unowned = desired(&settings, &served.ca_bundle);
+        if live
+            .as_ref()
+            .is_some_and(|have| contains(have, &unowned) && owner_current(have, &settings))
+        {
             continue;
         }
         let params = PatchParams::apply(&settings.field_manager).force();
-        match api
-            .patch(&settings.name, &params, &Patch::Apply(&want))
-            .await
-        {
+        let written = match desired_now(&client, &settings, &served.ca_bundle).await {
+            Ok(want) => {
+                api.patch(&settings.name, &params, &Patch::Apply(&want))
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        match written {
             Ok(written) => {
                 tracing::info!(name = %settings.name, "applied the webhook configuration");
                 live = serde_json::to_value(written).ok();

@@ -81,6 +81,7 @@ pub fn webhook_config_settings(config: &Config) -> WebhookConfigSettings {
         FailurePolicy::Ignore => webhook_config::FailurePolicy::Ignore,
     };
     settings.timeout_seconds = i32::try_from(config.webhook_timeout_seconds).unwrap_or(5);
+    settings.owner_cluster_role = config.webhook_config_owner.clone();
     let namespaces = config.namespaces();
     settings.namespaces = (!namespaces.is_empty()).then_some(namespaces);
     settings
