@@ -68,7 +68,8 @@ pub struct ContainerFs {
     pub mounts: Vec<Mount>,
 }
 
-fn norm(path: &str) -> String {
+/// Normalise an absolute path: resolve `.` and `..`, drop empty segments.
+pub(crate) fn norm(path: &str) -> String {
     let mut parts: Vec<&str> = vec![];
     for p in path.split('/') {
         match p {
@@ -143,6 +144,51 @@ impl ContainerFs {
                 format!("{base}/{tail}")
             })
             .collect()
+    }
+
+    /// Whether a path is a directory: the root, a mount point or an ancestor of one, or a path
+    /// with files under it (directories exist only through what they hold).
+    pub fn is_dir(&self, path: &str) -> bool {
+        let path = norm(path);
+        if path == "/" {
+            return true;
+        }
+        if self.read(&path).is_some() {
+            return false;
+        }
+        let below = format!("{path}/");
+        self.mounts.iter().any(|m| {
+            let mp = norm(&m.path);
+            mp == path || mp.starts_with(&below)
+        }) || !self.list(&path).is_empty()
+    }
+
+    /// Whether a file or directory exists at a path.
+    pub fn exists(&self, path: &str) -> bool {
+        self.read(path).is_some() || self.is_dir(path)
+    }
+
+    /// The names directly inside a directory (files, subdirectories and mount points), sorted.
+    pub fn entries(&self, dir: &str) -> Vec<String> {
+        let dir = norm(dir);
+        let base = if dir == "/" {
+            "/".to_string()
+        } else {
+            format!("{dir}/")
+        };
+        let mut names = std::collections::BTreeSet::new();
+        let inner = self.list(&dir).into_iter();
+        let mounted = self.mounts.iter().map(|m| norm(&m.path));
+        for path in inner.chain(mounted) {
+            if let Some(first) = path
+                .strip_prefix(&base)
+                .and_then(|rest| rest.split('/').next())
+                .filter(|first| !first.is_empty())
+            {
+                names.insert(first.to_string());
+            }
+        }
+        names.into_iter().collect()
     }
 
     /// Copy every file under `from` to `to` (like `cp -r from/. to/`).

@@ -1,5 +1,6 @@
 //! The image catalogue: what files an image holds and what its program does.
 
+use super::exec::{ExecHandler, ExecProcess};
 use super::fs::ContainerFs;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -57,6 +58,7 @@ pub struct Image {
     pub(crate) env: Vec<(String, String)>,
     pub(crate) entrypoint: Vec<String>,
     pub(crate) program: Option<Program>,
+    pub(crate) commands: BTreeMap<String, ExecHandler>,
 }
 
 impl std::fmt::Debug for Image {
@@ -64,6 +66,7 @@ impl std::fmt::Debug for Image {
         f.debug_struct("Image")
             .field("name", &self.name)
             .field("files", &self.files.keys().collect::<Vec<_>>())
+            .field("commands", &self.commands.keys().collect::<Vec<_>>())
             .finish()
     }
 }
@@ -77,6 +80,7 @@ impl Image {
             env: vec![],
             entrypoint: vec![],
             program: None,
+            commands: BTreeMap::new(),
         }
     }
 
@@ -102,6 +106,18 @@ impl Image {
     /// Set the program run when a container of this image starts.
     pub fn program(mut self, p: impl Fn(&mut Process) -> Exit + Send + Sync + 'static) -> Self {
         self.program = Some(Arc::new(p));
+        self
+    }
+
+    /// Add a command that `exec` can run in containers of this image, found by its name or base
+    /// name (`python` also answers `/usr/bin/python`). It takes precedence over the built-in
+    /// commands and returns the exit code. The handler gets stdin only when the exec asked for it.
+    pub fn command(
+        mut self,
+        name: impl Into<String>,
+        handler: impl Fn(&mut ExecProcess) -> i32 + Send + Sync + 'static,
+    ) -> Self {
+        self.commands.insert(name.into(), Arc::new(handler));
         self
     }
 }

@@ -1,12 +1,17 @@
 //! The kubelet: runs the containers of scheduled pods against the image catalogue and reports
-//! pod status. Tests read what a container saw through [`ContainerView`].
+//! pod status. Tests read what a container saw through [`ContainerView`]; `pods/exec` runs
+//! commands in running containers through [`KubeletState::exec`].
 
+mod builtins;
 pub mod env;
+pub mod exec;
 pub mod fs;
 pub mod image;
 mod run;
+pub mod shell;
 mod status;
 
+pub use exec::{Exec, ExecEnd, ExecHandler, ExecProcess, ExecResult};
 pub use fs::{ContainerFs, Volume};
 pub use image::{Exit, Image, Process, Program};
 pub use run::sync_pod;
@@ -115,6 +120,21 @@ impl KubeletState {
             .containers
             .get(&(namespace.into(), pod.into(), container.into()))
             .cloned()
+    }
+
+    /// `argv` ready to run in a container, if the container is running (started and not exited).
+    pub fn exec(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+        argv: Vec<String>,
+    ) -> Option<Exec> {
+        let view = self
+            .container(namespace, pod, container)
+            .filter(|v| v.exit.is_none())?;
+        let image = self.image(&view.image);
+        Some(Exec::new(view, image.as_ref(), argv))
     }
 
     /// A container's log.
