@@ -2,6 +2,7 @@
 
 pub mod authz;
 mod discovery;
+mod exec;
 mod openapi;
 mod protobuf;
 pub mod query;
@@ -14,6 +15,7 @@ use crate::cluster::Cluster;
 use crate::error::ApiError;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
+use axum::extract::ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::Response;
 use serde_json::Value;
@@ -64,8 +66,10 @@ async fn handle(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     body: Bytes,
 ) -> Response {
+    let ws = upgrade.ok();
     // Bad credentials are refused on every path; who may do what is decided per resource request.
     let requester = match crate::auth::authenticate(&st.cluster, headers.get(header::AUTHORIZATION))
     {
@@ -107,10 +111,10 @@ async fn handle(
             Err(e) => error_response(&e),
         },
         ["api", "v1", rest @ ..] => {
-            resource::handle(&st, method, "", "v1", rest, uri.query(), &headers, body).await
+            resource::handle(&st, method, "", "v1", rest, uri.query(), &headers, body, ws).await
         }
         ["apis", g, v, rest @ ..] => {
-            resource::handle(&st, method, g, v, rest, uri.query(), &headers, body).await
+            resource::handle(&st, method, g, v, rest, uri.query(), &headers, body, ws).await
         }
         _ => text(404, "404 page not found\n"),
     }

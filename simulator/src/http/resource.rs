@@ -1,4 +1,4 @@
-//! Handlers for resource paths: get, list, watch, create, update, patch, delete, logs.
+//! Handlers for resource paths: get, list, watch, create, update, patch, delete, logs, exec.
 
 use super::query::{self, Target};
 use super::watch::WatchParams;
@@ -10,12 +10,17 @@ use crate::faults::{FaultAction, fault_error};
 use crate::read::{self, Filter, ListOptions};
 use crate::write::{self, PatchType};
 use axum::body::{Body, Bytes};
+use axum::extract::ws::WebSocketUpgrade;
 use axum::http::{HeaderMap, Method, header};
 use axum::response::Response;
 use serde_json::Value;
 use std::collections::HashMap;
 
 fn verb(method: &Method, t: &Target, q: &HashMap<String, String>) -> &'static str {
+    if t.subresource == "exec" {
+        // Authorized as `create` whether it arrives as a WebSocket GET or a SPDY POST.
+        return "create";
+    }
     let watch = t.watch_prefix || q.get("watch").is_some_and(|w| w == "true" || w == "1");
     match (method.as_str(), t.name.is_some()) {
         ("GET", _) if watch => "watch",
@@ -89,8 +94,13 @@ pub async fn handle(
     raw_query: Option<&str>,
     headers: &HeaderMap,
     body: Bytes,
+    ws: Option<WebSocketUpgrade>,
 ) -> Response {
-    match serve(st, method, group, version, rest, raw_query, headers, body).await {
+    match serve(
+        st, method, group, version, rest, raw_query, headers, body, ws,
+    )
+    .await
+    {
         Ok(r) => r,
         Err(e) => error_response(&e),
     }
@@ -106,6 +116,7 @@ async fn serve(
     raw_query: Option<&str>,
     headers: &HeaderMap,
     body: Bytes,
+    ws: Option<WebSocketUpgrade>,
 ) -> Result<Response, ApiError> {
     let c = &st.cluster;
     let t = query::target(group, version, rest).ok_or_else(ApiError::unknown_resource)?;
@@ -121,7 +132,7 @@ async fn serve(
     let known_sub = match t.subresource.as_str() {
         "" => true,
         "status" => def.status_subresource,
-        "log" => def.kind == "Pod" && def.group.is_empty(),
+        "log" | "exec" => def.kind == "Pod" && def.group.is_empty(),
         "finalize" => def.plural == "namespaces",
         _ => false,
     };
@@ -157,6 +168,9 @@ async fn serve(
         .unwrap_or_else(|| "Metadata".into());
     match verb {
         "get" if t.subresource == "log" => logs(st, &ns, &name, &q),
+        "create" if t.subresource == "exec" && t.name.is_some() => {
+            super::exec::serve(st, &method, &ns, &name, raw_query, headers, ws)
+        }
         "get" => {
             let obj = read::get(c, &def, &ns, &name)?;
             if table::wants_table(accept) {
