@@ -238,14 +238,28 @@ async fn the_operator_runs_the_whole_flow_with_only_the_permissions_of_the_base(
         "{:?}",
         secret.data.as_ref().map(|d| d.keys().collect::<Vec<_>>())
     );
-    eventually("the webhook configuration carries the CA", || async {
-        install.webhook_configuration().await.filter(|c| {
-            c.webhooks
-                .iter()
-                .flatten()
-                .all(|w| w.client_config.ca_bundle.is_some())
-        })
-    })
+    // Owned by the ClusterRole the Deployment names, when it names one: the operator read that
+    // role with its own permissions.
+    let owner = install.config.webhook_config_owner.clone();
+    eventually(
+        "the webhook configuration carries the CA and its owner",
+        || async {
+            install.webhook_configuration().await.filter(|c| {
+                let owned = owner.as_ref().is_none_or(|owner| {
+                    c.metadata
+                        .owner_references
+                        .iter()
+                        .flatten()
+                        .any(|r| r.kind == "ClusterRole" && &r.name == owner)
+                });
+                owned
+                    && c.webhooks
+                        .iter()
+                        .flatten()
+                        .all(|w| w.client_config.ca_bundle.is_some())
+            })
+        },
+    )
     .await;
 
     install.create_resource().await;
