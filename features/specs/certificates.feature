@@ -8,6 +8,8 @@ Feature: Self-managed certificates
     Then the certificate Secret holds "ca.crt", "tls.crt" and "tls.key"
     And the webhook configuration trusts the CA in the certificate Secret
 
+  # Needs the simulator: 250 virtual days pass.
+  @simulated
   Scenario: The serving certificate is renewed when two thirds of its life have passed
     Given a cluster running 2 operator replicas
     And the namespace "shop"

@@ -1,3 +1,5 @@
+# Needs the simulator: it stops every operator replica.
+@simulated
 Feature: Failure policy
   The operator never blocks a pod because of its own trouble by default; a cluster that prefers
   refusing uninstrumented pods can choose failurePolicy Fail.

@@ -1,6 +1,8 @@
 Feature: Health, readiness and metrics
   Probes tell Kubernetes when a replica can serve admissions; Prometheus sees what it did.
 
+  # Needs the simulator: it probes each replica's own address.
+  @simulated
   Scenario: A started replica is live and ready, and counts its admissions
     Given a cluster running the operator
     And the namespace "shop"

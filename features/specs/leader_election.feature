@@ -1,3 +1,5 @@
+# Needs the simulator: it stops the leading replica and moves the virtual clock past the lease.
+@simulated
 Feature: Leader election and failover
   Every replica serves admissions; exactly one replica, holding the Lease, writes status, the
   certificate Secret and the webhook configuration. When it goes away another takes over within

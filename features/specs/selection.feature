@@ -91,6 +91,8 @@ Feature: Choosing the resource for a pod
       | name                        | value                          |
       | OTEL_EXPORTER_OTLP_ENDPOINT | http://central-collector:4318  |
 
+  # Needs the simulator: ten virtual seconds separate the two resources.
+  @simulated
   Scenario: Of two resources selecting a pod, the oldest wins
     Given this AutoInstrumentation in namespace "shop":
       """

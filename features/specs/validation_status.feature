@@ -7,6 +7,8 @@ Feature: Resource validation and status
     Given a cluster running the operator
     And the namespace "shop"
 
+  # Needs the simulator: it counts the status writes the API server received.
+  @simulated
   Scenario: An invalid resource is reported, then fixed
     When I apply this AutoInstrumentation in namespace "shop":
       """

@@ -1,113 +1,45 @@
-//! A simulated cluster with the operator running in-process: the CRD installed, the simulated
-//! images registered, and any number of operator replicas started with the operator's own
-//! `Operator::start` (cache, certificate
-//! manager, webhook server, leader elector and controller, all on the simulator's virtual clock.
+//! The cluster a scenario talks to: a fresh simulation with the operator in-process, or a real
+//! cluster where the operator is already installed. Steps go through the Kubernetes API either
+//! way; what only the simulator can do (move its clock, stop replicas, count requests) is reached
+//! through [`TestCluster::simulation`], and scenarios that use it carry the `@simulated` tag.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
 
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::Client;
-use kube::api::{Api, PostParams};
-use openlit_operator::clock::SharedClock;
-use openlit_operator::config::{Config, FailurePolicy};
-use openlit_operator::metrics::Metrics;
-use openlit_operator::run::{Listeners, Operator, OperatorHandle};
+use kube::api::{Api, ListParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde_json::Value;
 
-use crate::apps;
-use crate::clock::SimulatedTime;
+use crate::backend::{Backend, ClusterTarget, SIMULATED_TAG};
 use crate::kube_ops::{self, StepError, StepResult, WAIT, eventually};
-use crate::provider_images;
+use crate::metrics_text;
+use crate::node;
+use crate::simulation::{INSTALLATION, InstallOptions, Simulation};
 
-/// The installation's name and namespace in every scenario.
-pub const INSTALLATION: &str = "openlit";
-/// How long a replica's lease lasts on the virtual clock.
-pub const LEASE_DURATION: Duration = Duration::from_secs(15);
-
-/// How the operator is installed.
-#[derive(Clone, Debug)]
-pub struct InstallOptions {
-    /// Replicas to start.
-    pub replicas: usize,
-    /// The webhook's failurePolicy.
-    pub failure_policy: FailurePolicy,
-}
-
-impl Default for InstallOptions {
-    fn default() -> Self {
-        InstallOptions {
-            replicas: 1,
-            failure_policy: FailurePolicy::Ignore,
-        }
-    }
-}
-
-/// One operator replica running in-process, started by the operator's own [`Operator::start`].
-pub struct Replica {
-    /// The replica's identity (its Lease `holderIdentity`).
-    pub identity: String,
-    /// Where its webhook listens.
-    pub addr: SocketAddr,
-    /// Where its health and metrics endpoints listen.
-    pub health_addr: SocketAddr,
-    /// Its metrics.
-    pub metrics: Arc<Metrics>,
-    handle: Option<OperatorHandle>,
-}
-
-impl Replica {
-    /// Whether this replica holds the lease.
-    pub fn is_leading(&self) -> bool {
-        self.handle.as_ref().is_some_and(OperatorHandle::is_leader)
-    }
-
-    /// Whether this replica is still running.
-    pub fn is_running(&self) -> bool {
-        self.handle.is_some()
-    }
-
-    /// Whether the replica reports itself ready.
-    pub fn is_ready(&self) -> bool {
-        self.handle.as_ref().is_some_and(|h| h.readiness().is_ok())
-    }
-
-    /// Whether this replica's webhook knows `generation` of the resource `namespace/name`.
-    pub fn knows(&self, namespace: &str, name: &str, generation: i64) -> bool {
-        self.handle.as_ref().is_some_and(|h| {
-            h.policy_source()
-                .candidates(namespace, namespace)
-                .iter()
-                .any(|p| p.resource.name == name && p.generation == generation)
-        })
-    }
-
-    /// Stops the replica gracefully: admissions in flight finish and the lease is released.
-    pub async fn stop(&mut self) {
-        if let Some(handle) = self.handle.take() {
-            handle.shutdown().await;
-        }
-    }
-}
-
-/// The simulator plus the operator.
+/// The cluster under test and the operator installation in it.
 pub struct TestCluster {
-    /// The simulated API server, controllers and kubelet.
-    pub sim: kubesim::Simulator,
     /// A client as a user would have.
     pub client: Client,
+    /// The installation's name: the prefix of its Service, Secret, Lease and webhook configuration.
+    pub installation: String,
     /// The operator's namespace.
     pub operator_namespace: String,
-    /// Running and stopped replicas, in start order.
-    pub replicas: Vec<Replica>,
-    clock: SharedClock,
-    options: InstallOptions,
+    simulation: Option<Simulation>,
+    created: Mutex<Created>,
+}
+
+/// What a scenario created on a shared cluster, removed again when it ends.
+#[derive(Default)]
+struct Created {
+    namespaces: Vec<String>,
+    objects: Vec<String>,
 }
 
 impl TestCluster {
-    /// Starts a simulator, installs the CRD and starts `replicas` operator replicas, returning
-    /// once every replica is ready to serve admissions.
+    /// Starts a cluster with `replicas` operator replicas on the selected backend (on a real
+    /// cluster, connects to the installation as it is) and returns once the operator is ready.
     pub async fn start(replicas: usize) -> StepResult<TestCluster> {
         Self::install(InstallOptions {
             replicas,
@@ -116,151 +48,147 @@ impl TestCluster {
         .await
     }
 
-    /// Like [`TestCluster::start`] with every option.
+    /// Like [`TestCluster::start`] with every option; a real cluster keeps its own installation.
     pub async fn install(options: InstallOptions) -> StepResult<TestCluster> {
-        let sim = kubesim::Simulator::start()
-            .await
-            .map_err(|e| StepError::Other(e.to_string()))?;
-        for image in apps::PYTHON_IMAGES {
-            sim.register_image(apps::python_app(image));
+        match crate::backend::selected() {
+            Backend::Simulated => Self::simulate(options).await,
+            Backend::Cluster(target) => Self::connect(target).await,
         }
-        let images =
-            provider_images::provider_images(openlit_operator::inject::DEFAULT_IMAGE_PREFIX)
-                .map_err(|e| StepError::Other(e.to_string()))?;
-        for image in images {
-            sim.register_image(image);
-        }
-        let client = sim.client().map_err(|e| StepError::Other(e.to_string()))?;
-        let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-        crds.create(&PostParams::default(), &openlit_operator::crd::crd())
-            .await?;
-        kube_ops::ensure_namespace(&client, INSTALLATION).await?;
-        let clock: SharedClock = Arc::new(SimulatedTime(sim.clock().clone()));
-        let mut cluster = TestCluster {
-            sim,
+    }
+
+    /// Starts a simulated cluster with the operator in-process.
+    pub async fn simulate(options: InstallOptions) -> StepResult<TestCluster> {
+        let (simulation, client) = Simulation::install(options).await?;
+        let cluster = TestCluster {
             client,
-            operator_namespace: INSTALLATION.to_string(),
-            replicas: Vec::new(),
-            clock,
-            options: options.clone(),
+            installation: INSTALLATION.into(),
+            operator_namespace: INSTALLATION.into(),
+            simulation: Some(simulation),
+            created: Mutex::default(),
         };
-        for _ in 0..options.replicas {
-            cluster.add_replica().await?;
-        }
         cluster.await_ready().await?;
         Ok(cluster)
     }
 
-    /// Starts one more replica.
-    pub async fn add_replica(&mut self) -> StepResult<()> {
-        let identity = format!("openlit-operator-{}", self.replicas.len());
-        let config = Config {
-            installation_name: INSTALLATION.into(),
-            pod_namespace: INSTALLATION.into(),
-            pod_name: Some(identity.clone()),
-            webhook_failure_policy: self.options.failure_policy,
-            lease_duration_seconds: LEASE_DURATION.as_secs(),
-            ..Config::default()
+    /// Connects to a cluster where the operator is installed and waits until it serves.
+    pub async fn connect(target: &ClusterTarget) -> StepResult<TestCluster> {
+        let config = match &target.kubeconfig {
+            Some(path) => {
+                let kubeconfig = Kubeconfig::read_from(path)
+                    .map_err(|e| StepError::Other(format!("{}: {e}", path.display())))?;
+                kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+                    .await
+                    .map_err(|e| StepError::Other(format!("{}: {e}", path.display())))?
+            }
+            None => kube::Config::infer()
+                .await
+                .map_err(|e| StepError::Other(e.to_string()))?,
         };
-        config
-            .validate()
-            .map_err(|e| StepError::Other(e.to_string()))?;
-        let client = self
-            .sim
-            .client()
-            .map_err(|e| StepError::Other(e.to_string()))?;
-        let listeners = Listeners::loopback()
-            .await
-            .map_err(|e| StepError::Other(e.to_string()))?;
-        let handle = Operator::start(config, client, self.clock.clone(), listeners)
-            .await
-            .map_err(|e| StepError::Other(e.to_string()))?;
-        let addr = handle.webhook_addr();
-        // Every replica sits behind the webhook Service; the newest one answers.
-        self.sim.register_service_endpoint(
-            INSTALLATION,
-            &format!("{INSTALLATION}-webhook-service"),
-            443,
-            addr,
-        );
-        self.replicas.push(Replica {
-            identity: handle.identity().to_string(),
-            addr,
-            health_addr: handle.health_addr(),
-            metrics: handle.metrics(),
-            handle: Some(handle),
-        });
-        Ok(())
+        let client = Client::try_from(config)?;
+        let cluster = TestCluster {
+            client,
+            installation: target.installation.clone(),
+            operator_namespace: target.operator_namespace.clone(),
+            simulation: None,
+            created: Mutex::default(),
+        };
+        cluster.await_ready().await?;
+        Ok(cluster)
     }
 
-    /// Waits until every running replica has a certificate and a synced cache, one leads, and the
-    /// webhook configuration trusts the certificate.
+    /// The simulation behind this cluster; on a real cluster, an error naming the tag the
+    /// scenario lacks.
+    pub fn simulation(&self) -> StepResult<&Simulation> {
+        self.simulation.as_ref().ok_or_else(needs_simulation)
+    }
+
+    /// The simulation behind this cluster, to change it.
+    pub fn simulation_mut(&mut self) -> StepResult<&mut Simulation> {
+        self.simulation.as_mut().ok_or_else(needs_simulation)
+    }
+
+    /// Waits until the operator serves: the webhook configuration trusts a certificate and a
+    /// replica holds the lease (and, simulated, every running replica is ready).
     pub async fn await_ready(&self) -> StepResult<()> {
         eventually(WAIT, "the operator to be ready", || async {
-            let running: Vec<&Replica> = self.replicas.iter().filter(|r| r.is_running()).collect();
-            let replicas_ready = running.iter().all(|r| r.is_ready());
-            let leader = running.iter().any(|r| r.is_leading());
-            let configured = self
-                .webhook_configuration()
-                .await
-                .map(|c| {
-                    c["webhooks"][0]["clientConfig"]["caBundle"]
-                        .as_str()
-                        .is_some_and(|b| !b.is_empty())
-                })
-                .unwrap_or(false);
-            Ok((replicas_ready && leader && configured).then_some(()))
+            let replicas_ready = self
+                .simulation
+                .as_ref()
+                .is_none_or(Simulation::ready_and_led);
+            let configured = self.webhook_configuration().await.is_ok_and(|c| {
+                c["webhooks"][0]["clientConfig"]["caBundle"]
+                    .as_str()
+                    .is_some_and(|b| !b.is_empty())
+            });
+            let held = self.lease().await.is_ok_and(|l| {
+                l["spec"]["holderIdentity"]
+                    .as_str()
+                    .is_some_and(|h| !h.is_empty())
+            });
+            Ok((replicas_ready && configured && held).then_some(()))
         })
         .await
     }
 
-    /// Applies an AutoInstrumentation and waits until every running replica's cache holds this
-    /// generation of it, so the next admission uses it.
+    /// Creates `name` unless it exists; on a real cluster it is deleted when the scenario ends.
+    pub async fn ensure_namespace(&self, name: &str) -> StepResult<()> {
+        if kube_ops::ensure_namespace(&self.client, name).await? {
+            self.remember(|c| c.namespaces.push(name.to_string()));
+        }
+        Ok(())
+    }
+
+    /// Notes an object (by its API path) to delete when the scenario ends, unless its namespace
+    /// goes anyway.
+    pub fn created_object(&self, namespace: &str, path: String) {
+        self.remember(|c| {
+            if !c.namespaces.iter().any(|n| n == namespace) {
+                c.objects.push(path);
+            }
+        });
+    }
+
+    fn remember(&self, change: impl FnOnce(&mut Created)) {
+        if let Ok(mut created) = self.created.lock() {
+            change(&mut created);
+        }
+    }
+
+    /// Applies an AutoInstrumentation and waits until the operator uses this generation of it:
+    /// simulated, until every running replica's cache holds it; on a real cluster, until its
+    /// status reports the generation.
     pub async fn apply_and_await(&self, namespace: &str, yaml: &str) -> StepResult<()> {
         let applied = kube_ops::apply_autoinstrumentation(&self.client, namespace, yaml).await?;
         let name = applied.metadata.name.clone().unwrap_or_default();
         let generation = applied.metadata.generation.unwrap_or(0);
+        self.created_object(
+            namespace,
+            format!("/apis/openlit.io/v1alpha1/namespaces/{namespace}/autoinstrumentations/{name}"),
+        );
         eventually(
             WAIT,
             &format!("the operator to see {namespace}/{name}"),
             || async {
-                let seen = self
-                    .replicas
-                    .iter()
-                    .filter(|r| r.is_running())
-                    .all(|r| r.knows(namespace, &name, generation));
-                Ok(seen.then_some(()))
+                if let Some(simulation) = &self.simulation {
+                    return Ok(simulation.all_know(namespace, &name, generation).then_some(()));
+                }
+                let resource = self
+                    .get_json(&format!(
+                        "/apis/openlit.io/v1alpha1/namespaces/{namespace}/autoinstrumentations/{name}"
+                    ))
+                    .await?;
+                let observed = resource["status"]["observedGeneration"].as_i64();
+                Ok((observed >= Some(generation)).then_some(()))
             },
         )
         .await
     }
 
-    /// Stops replica `index` gracefully and routes the webhook Service to a running replica.
-    pub async fn stop_replica(&mut self, index: usize) {
-        if let Some(replica) = self.replicas.get_mut(index) {
-            replica.stop().await;
-        }
-        if let Some(running) = self.replicas.iter().rev().find(|r| r.is_running()) {
-            self.sim.register_service_endpoint(
-                INSTALLATION,
-                &format!("{INSTALLATION}-webhook-service"),
-                443,
-                running.addr,
-            );
-        }
-    }
-
-    /// Stops every replica.
-    pub async fn stop_all(&mut self) {
-        for replica in &mut self.replicas {
-            replica.stop().await;
-        }
-    }
-
     /// The installation's certificate Secret.
     pub async fn certificate_secret(&self) -> StepResult<Value> {
         self.get_json(&format!(
-            "/api/v1/namespaces/{INSTALLATION}/secrets/{INSTALLATION}-webhook-server-certs"
+            "/api/v1/namespaces/{}/secrets/{}-webhook-server-certs",
+            self.operator_namespace, self.installation
         ))
         .await
     }
@@ -268,7 +196,8 @@ impl TestCluster {
     /// The installation's MutatingWebhookConfiguration.
     pub async fn webhook_configuration(&self) -> StepResult<Value> {
         self.get_json(&format!(
-            "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/{INSTALLATION}-mutating-webhook-configuration"
+            "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/{}-mutating-webhook-configuration",
+            self.installation
         ))
         .await
     }
@@ -276,15 +205,18 @@ impl TestCluster {
     /// The installation's leader Lease.
     pub async fn lease(&self) -> StepResult<Value> {
         self.get_json(&format!(
-            "/apis/coordination.k8s.io/v1/namespaces/{INSTALLATION}/leases/{INSTALLATION}-operator-leader"
+            "/apis/coordination.k8s.io/v1/namespaces/{}/leases/{}-operator-leader",
+            self.operator_namespace, self.installation
         ))
         .await
     }
 
-    /// Moves the virtual clock forward and lets the operator react.
-    pub async fn advance(&self, by: Duration) {
-        self.sim.clock().advance(by);
-        tokio::task::yield_now().await;
+    /// The DNS name the webhook's certificate is issued for.
+    pub fn webhook_server_name(&self) -> String {
+        format!(
+            "{}-webhook-service.{}.svc",
+            self.installation, self.operator_namespace
+        )
     }
 
     /// GETs a path as JSON.
@@ -295,18 +227,124 @@ impl TestCluster {
         Ok(self.client.request::<Value>(request).await?)
     }
 
-    /// Admissions handled by every replica so far.
-    pub async fn admissions_handled(&self) -> u64 {
-        self.replicas
-            .iter()
-            .map(|r| {
-                r.metrics
-                    .encode()
-                    .lines()
-                    .filter(|l| l.starts_with("openlit_operator_admissions_total{"))
-                    .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-                    .sum::<u64>()
-            })
-            .sum()
+    /// Admissions the operator has handled so far, summed over its replicas (on a real cluster,
+    /// read from each operator pod's metrics through the API server's pod proxy).
+    pub async fn admissions_handled(&self) -> StepResult<u64> {
+        self.admissions_with(None).await
     }
+
+    /// Admissions with `outcome` (or every outcome) summed over the replicas.
+    pub async fn admissions_with(&self, outcome: Option<&str>) -> StepResult<u64> {
+        if let Some(simulation) = &self.simulation {
+            return Ok(simulation
+                .replicas
+                .iter()
+                .map(|r| metrics_text::admissions_with(&r.metrics.encode(), outcome))
+                .sum());
+        }
+        let mut total = 0;
+        for text in self.operator_metrics().await? {
+            total += metrics_text::admissions_with(&text, outcome);
+        }
+        Ok(total)
+    }
+
+    /// The metrics text of every running operator pod, through the pod proxy.
+    async fn operator_metrics(&self) -> StepResult<Vec<String>> {
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &self.operator_namespace);
+        let selector = format!(
+            "app.kubernetes.io/name=openlit-operator,app.kubernetes.io/instance={}",
+            self.installation
+        );
+        let list = pods.list(&ListParams::default().labels(&selector)).await?;
+        let running: Vec<String> = list
+            .items
+            .into_iter()
+            .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+            .filter_map(|p| p.metadata.name)
+            .collect();
+        if running.is_empty() {
+            return Err(StepError::Other(format!(
+                "no running operator pod labelled {selector} in {}",
+                self.operator_namespace
+            )));
+        }
+        let mut texts = Vec::new();
+        for pod in running {
+            let request = http::Request::get(format!(
+                "/api/v1/namespaces/{}/pods/{pod}:metrics/proxy/metrics",
+                self.operator_namespace
+            ))
+            .body(Vec::new())
+            .map_err(|e| StepError::Other(e.to_string()))?;
+            texts.push(self.client.request_text(request).await?);
+        }
+        Ok(texts)
+    }
+
+    /// The environment of a running container as its process sees it.
+    pub async fn container_env(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+    ) -> StepResult<BTreeMap<String, String>> {
+        node::environment(&self.client, namespace, pod, container).await
+    }
+
+    /// Whether `path` exists in a running container.
+    pub async fn file_exists(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+        path: &str,
+    ) -> StepResult<bool> {
+        node::exists(&self.client, namespace, pod, container, path).await
+    }
+
+    /// What a container has printed so far.
+    pub async fn container_output(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+    ) -> StepResult<String> {
+        node::logs(&self.client, namespace, pod, container).await
+    }
+
+    /// Removes what the scenario created on a shared cluster (objects it added to namespaces
+    /// that existed before, then the namespaces it created) and waits until they are gone. A
+    /// simulated cluster is simply dropped.
+    pub async fn clean_up(&self) -> StepResult<()> {
+        if self.simulation.is_some() {
+            return Ok(());
+        }
+        let created = match self.created.lock() {
+            Ok(mut created) => std::mem::take(&mut *created),
+            Err(_) => return Ok(()),
+        };
+        for path in &created.objects {
+            kube_ops::delete_path(&self.client, path).await?;
+        }
+        for name in &created.namespaces {
+            kube_ops::delete_path(&self.client, &format!("/api/v1/namespaces/{name}")).await?;
+        }
+        let namespaces: Api<Namespace> = Api::all(self.client.clone());
+        for name in &created.namespaces {
+            eventually(
+                kube_ops::NAMESPACE_DELETION,
+                &format!("namespace {name} to be deleted"),
+                || async { Ok(namespaces.get_opt(name).await?.is_none().then_some(())) },
+            )
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+fn needs_simulation() -> StepError {
+    StepError::Other(format!(
+        "this step needs the simulator; tag the scenario @{SIMULATED_TAG} so it is not run against a real cluster"
+    ))
 }

@@ -11,6 +11,8 @@ use serde_json::{Value, json};
 
 /// How long a scenario waits for the cluster to reach an expected state.
 pub const WAIT: Duration = Duration::from_secs(20);
+/// How long a real cluster may take to delete a namespace and its pods.
+pub const NAMESPACE_DELETION: Duration = Duration::from_secs(120);
 
 /// A failure in a step, with a message for the scenario's report.
 #[derive(Debug, thiserror::Error)]
@@ -62,14 +64,30 @@ where
 }
 
 /// Creates a namespace unless it exists.
-pub async fn ensure_namespace(client: &Client, name: &str) -> StepResult<()> {
+pub async fn ensure_namespace(client: &Client, name: &str) -> StepResult<bool> {
     let namespaces: Api<Namespace> = Api::all(client.clone());
-    if namespaces.get_opt(name).await?.is_none() {
-        let ns = serde_json::from_value(json!({"metadata": {"name": name}}))
-            .map_err(|e| StepError::Other(e.to_string()))?;
-        namespaces.create(&PostParams::default(), &ns).await?;
+    if namespaces.get_opt(name).await?.is_some() {
+        return Ok(false);
     }
-    Ok(())
+    let ns = serde_json::from_value(json!({"metadata": {"name": name}}))
+        .map_err(|e| StepError::Other(e.to_string()))?;
+    match namespaces.create(&PostParams::default(), &ns).await {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(status)) if status.code == 409 => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Deletes the object at an API path; one that is already gone is fine.
+pub async fn delete_path(client: &Client, path: &str) -> StepResult<()> {
+    let request = http::Request::delete(path)
+        .body(Vec::new())
+        .map_err(|e| StepError::Other(e.to_string()))?;
+    match client.request::<Value>(request).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The API resource of `AutoInstrumentation`.
@@ -154,8 +172,10 @@ fn parse_warning(header: &str) -> String {
 }
 
 /// Creates a pod in `namespace`, returning it with the admission warnings.
+/// Python containers without a command get the application's, see [`crate::apps::with_app_command`].
 pub async fn create_pod(client: &Client, namespace: &str, pod: &Value) -> StepResult<Created> {
     let mut pod = pod.clone();
+    crate::apps::with_app_command(&mut pod["spec"]);
     pod["apiVersion"] = json!("v1");
     pod["kind"] = json!("Pod");
     create_with_warnings(
@@ -184,7 +204,8 @@ pub fn labels(text: &str) -> Value {
     Value::Object(map)
 }
 
-/// Creates a one-replica Deployment whose pods carry `labels`.
+/// Creates a one-replica Deployment whose pods carry `labels` (a Python image runs the
+/// application's command, see [`crate::apps::with_app_command`]).
 pub async fn create_deployment(
     client: &Client,
     namespace: &str,
@@ -192,7 +213,7 @@ pub async fn create_deployment(
     image: &str,
     labels: &Value,
 ) -> StepResult<()> {
-    let deployment = json!({
+    let mut deployment = json!({
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {"name": name},
@@ -202,6 +223,7 @@ pub async fn create_deployment(
             "template": {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "app", "image": image}]}},
         },
     });
+    crate::apps::with_app_command(&mut deployment["spec"]["template"]["spec"]);
     create_with_warnings(
         client,
         &format!("/apis/apps/v1/namespaces/{namespace}/deployments"),

@@ -1,35 +1,24 @@
-//! The behaviour suite: every `.feature` file under `features/specs`, each scenario in its own
-//! simulated cluster with the operator running in-process.
+//! The behaviour suite: every `.feature` file under `features/specs`.
 //!
-//! `cargo test --workspace --test behaviour` runs it; with `FEATURES_JUNIT=<file>` it also writes
-//! JUnit XML for CI systems.
+//! `cargo test --workspace --test behaviour` runs each scenario in its own simulated cluster with
+//! the operator in-process. With `FEATURES_BACKEND=cluster` it runs against the cluster
+//! `KUBECONFIG` points at, where the operator is already installed (`INSTALLATION_NAME`,
+//! `OPERATOR_NAMESPACE`, both `openlit` by default), skipping `@simulated` scenarios. With
+//! `FEATURES_JUNIT=<file>` it also writes JUnit XML for CI systems.
 
 mod steps;
 
-use cucumber::{World as _, WriterExt as _, writer};
-use steps::OperatorWorld;
+use features::backend::Backend;
 
 #[tokio::main]
 async fn main() {
-    let specs = concat!(env!("CARGO_MANIFEST_DIR"), "/specs");
-    let junit = std::env::var("FEATURES_JUNIT").ok();
-    let cucumber = OperatorWorld::cucumber()
-        .max_concurrent_scenarios(4)
-        .fail_on_skipped();
-    match junit {
-        Some(path) => {
-            let file =
-                std::fs::File::create(&path).unwrap_or_else(|e| panic!("cannot write {path}: {e}"));
-            cucumber
-                .with_writer(
-                    writer::Basic::stdout()
-                        .summarized()
-                        .tee::<OperatorWorld, _>(writer::JUnit::for_tee(file, 0))
-                        .normalized(),
-                )
-                .run_and_exit(specs)
-                .await
+    let backend = match Backend::from_env() {
+        Ok(backend) => backend,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(2);
         }
-        None => cucumber.run_and_exit(specs).await,
-    }
+    };
+    let junit = std::env::var("FEATURES_JUNIT").ok();
+    steps::suite::run_and_exit(backend, junit).await;
 }

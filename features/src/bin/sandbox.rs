@@ -12,6 +12,7 @@ use std::process::ExitCode;
 
 use features::cluster::TestCluster;
 use features::kube_ops;
+use features::simulation::InstallOptions;
 
 const NAMESPACE: &str = "shop";
 const RESOURCE: &str = include_str!("../../../operator/examples/sandbox/autoinstrumentation.yaml");
@@ -59,8 +60,9 @@ async fn main() -> ExitCode {
 
 async fn run(options: &Options) -> Result<(), Box<dyn std::error::Error>> {
     println!("Starting a simulated cluster and the operator...");
-    let cluster = TestCluster::start(1).await?;
-    cluster.sim.write_kubeconfig(&options.kubeconfig)?;
+    let cluster = TestCluster::simulate(InstallOptions::default()).await?;
+    let sim = &cluster.simulation()?.sim;
+    sim.write_kubeconfig(&options.kubeconfig)?;
     kube_ops::ensure_namespace(&cluster.client, NAMESPACE).await?;
     cluster.apply_and_await(NAMESPACE, RESOURCE).await?;
     println!(
@@ -106,7 +108,7 @@ async fn run(options: &Options) -> Result<(), Box<dyn std::error::Error>> {
             args.join(" ")
         );
     }
-    if let Some(app) = cluster.sim.container(NAMESPACE, &pod_name, "app") {
+    if let Some(app) = sim.container(NAMESPACE, &pod_name, "app") {
         println!("  app container environment (as the kubelet resolved it):");
         for (name, value) in app.env.iter().filter(|(n, _)| {
             n.starts_with("OTEL_") || n.starts_with("OPENLIT_") || *n == "PYTHONPATH"

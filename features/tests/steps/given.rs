@@ -2,8 +2,9 @@
 
 use cucumber::gherkin::Step;
 use cucumber::given;
-use features::cluster::{InstallOptions, TestCluster};
+use features::cluster::TestCluster;
 use features::kube_ops;
+use features::simulation::InstallOptions;
 use openlit_operator::config::FailurePolicy;
 use std::time::Duration;
 
@@ -43,7 +44,9 @@ async fn cluster_with_failure_policy(world: &mut OperatorWorld, policy: String) 
 
 #[given(expr = "the namespace {string}")]
 async fn namespace(world: &mut OperatorWorld, name: String) {
-    kube_ops::ensure_namespace(&world.cluster().client, &name)
+    world
+        .cluster()
+        .ensure_namespace(&name)
         .await
         .expect("namespace created");
 }
@@ -55,7 +58,8 @@ async fn resource_in(world: &mut OperatorWorld, namespace: String, step: &Step) 
         .as_deref()
         .expect("the step carries the resource as a docstring");
     let cluster = world.cluster();
-    kube_ops::ensure_namespace(&cluster.client, &namespace)
+    cluster
+        .ensure_namespace(&namespace)
         .await
         .expect("namespace created");
     cluster
@@ -72,7 +76,12 @@ async fn resource_in_operator_namespace(world: &mut OperatorWorld, step: &Step) 
 
 #[given(expr = "{int} seconds have passed")]
 async fn time_passes(world: &mut OperatorWorld, seconds: u64) {
-    world.cluster().advance(Duration::from_secs(seconds)).await;
+    world
+        .cluster()
+        .simulation()
+        .expect("the virtual clock")
+        .advance(Duration::from_secs(seconds))
+        .await;
 }
 
 #[given(expr = "the Secret {string} in namespace {string} with {string} = {string}")]
@@ -84,13 +93,18 @@ async fn secret(
     value: String,
 ) {
     let object = serde_json::json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "stringData": {key: value}});
+    let cluster = world.cluster();
     kube_ops::create_with_warnings(
-        &world.cluster().client,
+        &cluster.client,
         &format!("/api/v1/namespaces/{namespace}/secrets"),
         &object,
     )
     .await
     .expect("secret created");
+    cluster.created_object(
+        &namespace,
+        format!("/api/v1/namespaces/{namespace}/secrets/{name}"),
+    );
 }
 
 #[given(expr = "the ConfigMap {string} in namespace {string} with {string} = {string}")]
@@ -102,11 +116,16 @@ async fn config_map(
     value: String,
 ) {
     let object = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {key: value}});
+    let cluster = world.cluster();
     kube_ops::create_with_warnings(
-        &world.cluster().client,
+        &cluster.client,
         &format!("/api/v1/namespaces/{namespace}/configmaps"),
         &object,
     )
     .await
     .expect("config map created");
+    cluster.created_object(
+        &namespace,
+        format!("/api/v1/namespaces/{namespace}/configmaps/{name}"),
+    );
 }

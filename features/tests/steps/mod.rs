@@ -1,8 +1,10 @@
 //! Step definitions, in the words a platform engineer uses, talking to the cluster only through
-//! the Kubernetes API (plus what a node would show: a container's final environment and files).
+//! the Kubernetes API (`exec` and `log` for what a node shows of a container), except the
+//! `@simulated` steps that move the simulator's clock or stop operator replicas.
 
 mod given;
 mod operations;
+pub mod suite;
 mod then;
 mod when;
 
@@ -20,8 +22,8 @@ pub struct OperatorWorld {
     pub warnings: Vec<String>,
     /// Why the last create was refused, if it was.
     pub refused: Option<String>,
-    /// Admissions the operator had handled before the last create.
-    pub admissions_before: u64,
+    /// Admissions the operator had handled before the last create, if they could be read.
+    pub admissions_before: Option<u64>,
     /// The replica seen leading last.
     pub leader: Option<usize>,
     /// The leader a step stopped.

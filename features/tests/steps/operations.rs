@@ -5,16 +5,23 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use cucumber::{then, when};
-use features::cluster::{INSTALLATION, LEASE_DURATION};
 use features::kube_ops::{self, WAIT};
 use features::probe;
+use features::simulation::LEASE_DURATION;
 use serde_json::Value;
 
 use super::OperatorWorld;
 
 #[when("every operator replica stops")]
 async fn every_replica_stops(world: &mut OperatorWorld) {
-    world.cluster.as_mut().expect("a cluster").stop_all().await;
+    world
+        .cluster
+        .as_mut()
+        .expect("a cluster")
+        .simulation_mut()
+        .expect("replicas the scenario controls")
+        .stop_all()
+        .await;
 }
 
 #[then(expr = "the pod creation was refused with a message containing {string}")]
@@ -30,8 +37,11 @@ async fn refused(world: &mut OperatorWorld, text: String) {
 /// object names it.
 async fn single_leader(world: &OperatorWorld) -> usize {
     let cluster = world.cluster();
+    let simulation = cluster
+        .simulation()
+        .expect("replicas the scenario controls");
     kube_ops::eventually(WAIT, "exactly one leader", || async {
-        let leaders: Vec<usize> = cluster
+        let leaders: Vec<usize> = simulation
             .replicas
             .iter()
             .enumerate()
@@ -43,7 +53,7 @@ async fn single_leader(world: &OperatorWorld) -> usize {
         }
         let lease = cluster.lease().await?;
         let holder = lease["spec"]["holderIdentity"].as_str().unwrap_or_default();
-        Ok((holder == cluster.replicas[leaders[0]].identity).then_some(leaders[0]))
+        Ok((holder == simulation.replicas[leaders[0]].identity).then_some(leaders[0]))
     })
     .await
     .expect("one replica leads")
@@ -63,13 +73,20 @@ async fn leader_stops(world: &mut OperatorWorld) {
         .cluster
         .as_mut()
         .expect("a cluster")
+        .simulation_mut()
+        .expect("replicas the scenario controls")
         .stop_replica(leader)
         .await;
 }
 
 #[when("the lease duration passes")]
 async fn lease_duration_passes(world: &mut OperatorWorld) {
-    world.cluster().advance(LEASE_DURATION).await;
+    world
+        .cluster()
+        .simulation()
+        .expect("the virtual clock")
+        .advance(LEASE_DURATION)
+        .await;
 }
 
 #[then("the lease names the remaining replica")]
@@ -140,6 +157,8 @@ async fn remember_certificate(world: &mut OperatorWorld) {
 async fn days_pass(world: &mut OperatorWorld, days: u64) {
     world
         .cluster()
+        .simulation()
+        .expect("the virtual clock")
         .advance(Duration::from_secs(days * 24 * 3600))
         .await;
 }
@@ -164,7 +183,10 @@ async fn new_certificate(world: &mut OperatorWorld) {
         .await
         .expect("the certificate Secret exists");
     let ca = decode(&secret["data"]["ca.crt"]);
-    let server = format!("{INSTALLATION}-webhook-service.{INSTALLATION}.svc");
+    let server = cluster.webhook_server_name();
+    let simulation = cluster
+        .simulation()
+        .expect("replicas the scenario controls");
     kube_ops::eventually(
         WAIT,
         "every replica to serve the renewed certificate",
@@ -174,8 +196,8 @@ async fn new_certificate(world: &mut OperatorWorld) {
             let Some(Ok(leaf)) = rustls_pemfile::certs(&mut &current[..]).next() else {
                 return Ok(None);
             };
-            for replica in cluster.replicas.iter().filter(|r| r.is_running()) {
-                if probe::served_certificate(replica.addr, &server, &ca, cluster.sim.clock())
+            for replica in simulation.running() {
+                if probe::served_certificate(replica.addr, &server, &ca, simulation.sim.clock())
                     .await?
                     != leaf.as_ref()
                 {
@@ -197,12 +219,16 @@ async fn probes_answer(world: &mut OperatorWorld, first: String, second: String)
         .await
         .expect("the certificate Secret exists");
     let ca = decode(&secret["data"]["ca.crt"]);
-    let server = format!("{INSTALLATION}-webhook-service.{INSTALLATION}.svc");
-    for replica in cluster.replicas.iter().filter(|r| r.is_running()) {
+    let server = cluster.webhook_server_name();
+    let simulation = cluster
+        .simulation()
+        .expect("replicas the scenario controls");
+    for replica in simulation.running() {
         for path in [&first, &second] {
-            let status = probe::https_status(replica.addr, &server, &ca, cluster.sim.clock(), path)
-                .await
-                .expect("the probe connects");
+            let status =
+                probe::https_status(replica.addr, &server, &ca, simulation.sim.clock(), path)
+                    .await
+                    .expect("the probe connects");
             assert_eq!(status, 200, "{} {path}", replica.identity);
         }
     }
@@ -210,18 +236,10 @@ async fn probes_answer(world: &mut OperatorWorld, first: String, second: String)
 
 #[then(expr = "the metrics show {int} admission(s) with outcome {string}")]
 async fn metrics_show(world: &mut OperatorWorld, count: u64, outcome: String) {
-    let line = format!("openlit_operator_admissions_total{{outcome=\"{outcome}\"}} ");
-    let total: u64 = world
+    let total = world
         .cluster()
-        .replicas
-        .iter()
-        .map(|r| r.metrics.encode())
-        .flat_map(|text| {
-            text.lines()
-                .filter(|l| l.starts_with(&line))
-                .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-                .collect::<Vec<_>>()
-        })
-        .sum();
+        .admissions_with(Some(&outcome))
+        .await
+        .expect("the operator's metrics");
     assert_eq!(total, count);
 }

@@ -132,28 +132,31 @@ async fn init_completed(world: &mut OperatorWorld, name: String) {
 
 #[then(expr = "the init container {string} ran with the arguments {string}")]
 async fn init_arguments(world: &mut OperatorWorld, name: String, arguments: String) {
-    let (namespace, pod, _) = world.pod();
-    let view = world
-        .cluster()
-        .sim
-        .container(namespace, pod, &name)
-        .expect("the init container ran");
-    assert_eq!(view.args.join(" "), arguments);
+    let (_, _, pod) = world.pod();
+    let init = pod["spec"]["initContainers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["name"] == name.as_str())
+        .expect("the init container is in the pod");
+    let args: Vec<&str> = init["args"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(args.join(" "), arguments);
 }
 
 #[then(expr = "the file {string} is visible in container {string}")]
 async fn file_visible(world: &mut OperatorWorld, path: String, container: String) {
     let (namespace, pod, _) = world.pod();
-    let view = world
+    let exists = world
         .cluster()
-        .sim
-        .container(namespace, pod, &container)
-        .expect("the container started");
-    assert!(
-        view.file(&path).is_some(),
-        "{path} missing; files: {:?}",
-        view.files("/instrumentation-packages")
-    );
+        .file_exists(namespace, pod, &container, &path)
+        .await
+        .expect("the container runs");
+    assert!(exists, "{path} missing in container {container}");
 }
 
 /// Replaces `<pod name>`, `<node name>` and `<replicaset name>` with the pod's real values.
@@ -173,14 +176,13 @@ fn expand(value: &str, pod: &Value) -> String {
         .replace("<replicaset name>", owner)
 }
 
-fn final_env(world: &OperatorWorld, container: &str) -> BTreeMap<String, String> {
+async fn final_env(world: &OperatorWorld, container: &str) -> BTreeMap<String, String> {
     let (namespace, pod, _) = world.pod();
     world
         .cluster()
-        .sim
-        .container(namespace, pod, container)
-        .expect("the container started")
-        .env
+        .container_env(namespace, pod, container)
+        .await
+        .expect("the container runs")
 }
 
 fn table(step: &Step) -> Vec<(String, String)> {
@@ -193,7 +195,7 @@ fn table(step: &Step) -> Vec<(String, String)> {
 
 #[then(expr = "container {string} has the environment:")]
 async fn has_environment(world: &mut OperatorWorld, container: String, step: &Step) {
-    let env = final_env(world, &container);
+    let env = final_env(world, &container).await;
     let pod = &world.pod().2;
     for (name, value) in table(step) {
         assert_eq!(
@@ -206,7 +208,7 @@ async fn has_environment(world: &mut OperatorWorld, container: String, step: &St
 
 #[then(expr = "container {string} has the resource attributes:")]
 async fn has_attributes(world: &mut OperatorWorld, container: String, step: &Step) {
-    let env = final_env(world, &container);
+    let env = final_env(world, &container).await;
     let raw = env
         .get("OTEL_RESOURCE_ATTRIBUTES")
         .cloned()
@@ -226,16 +228,14 @@ async fn has_attributes(world: &mut OperatorWorld, container: String, step: &Ste
 #[then(expr = "container {string} printed {string}")]
 async fn printed(world: &mut OperatorWorld, container: String, text: String) {
     let (namespace, pod, _) = world.pod();
-    let view = world
-        .cluster()
-        .sim
-        .container(namespace, pod, &container)
-        .expect("the container started");
-    assert!(
-        view.logs.contains(&text),
-        "{container} printed {:?}",
-        view.logs
-    );
+    let cluster = world.cluster();
+    let output = kube_ops::eventually(WAIT, "the container's output", || async {
+        let output = cluster.container_output(namespace, pod, &container).await?;
+        Ok((!output.is_empty()).then_some(output))
+    })
+    .await
+    .expect("the container printed something");
+    assert!(output.contains(&text), "{container} printed {output:?}");
 }
 
 #[then(expr = "no variable is defined twice in container {string} of the pod")]
@@ -287,11 +287,15 @@ async fn warning_containing(world: &mut OperatorWorld, text: String) {
 #[then(expr = "the webhook was not called for pod {string}")]
 async fn webhook_not_called(world: &mut OperatorWorld, name: String) {
     assert_eq!(world.pod().1, name);
-    let now = world.cluster().admissions_handled().await;
-    assert_eq!(
-        now, world.admissions_before,
-        "the operator handled an admission for {name}"
-    );
+    let now = world
+        .cluster()
+        .admissions_handled()
+        .await
+        .expect("the operator's admission count");
+    let before = world
+        .admissions_before
+        .expect("the admission count was read before the pod was created");
+    assert_eq!(now, before, "the operator handled an admission for {name}");
 }
 
 async fn resource(world: &OperatorWorld, namespace: &str, name: &str) -> Result<Value, StepError> {
@@ -403,7 +407,11 @@ async fn ready_at_generation(
     expr = "the AutoInstrumentation {string} in namespace {string} had exactly {int} status writes"
 )]
 async fn status_writes(world: &mut OperatorWorld, _name: String, _namespace: String, writes: u64) {
-    let sim = &world.cluster().sim;
+    let sim = &world
+        .cluster()
+        .simulation()
+        .expect("the simulator counts requests")
+        .sim;
     let count = ["patch", "update"]
         .iter()
         .map(|verb| sim.request_count(verb, "autoinstrumentations", "status"))

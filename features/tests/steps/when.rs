@@ -18,12 +18,17 @@ async fn create_deployment(
 ) {
     let labels = kube_ops::labels(&labels);
     let cluster = world.cluster();
-    kube_ops::ensure_namespace(&cluster.client, &namespace)
+    cluster
+        .ensure_namespace(&namespace)
         .await
         .expect("namespace created");
     kube_ops::create_deployment(&cluster.client, &namespace, &name, &image, &labels)
         .await
         .expect("deployment created");
+    cluster.created_object(
+        &namespace,
+        format!("/apis/apps/v1/namespaces/{namespace}/deployments/{name}"),
+    );
 }
 
 #[when(
@@ -57,7 +62,8 @@ async fn apply_resource(world: &mut OperatorWorld, namespace: String, step: &Ste
         .as_deref()
         .expect("the step carries the resource as a docstring");
     let cluster = world.cluster();
-    kube_ops::ensure_namespace(&cluster.client, &namespace)
+    cluster
+        .ensure_namespace(&namespace)
         .await
         .expect("namespace created");
     cluster
@@ -68,12 +74,22 @@ async fn apply_resource(world: &mut OperatorWorld, namespace: String, step: &Ste
 
 async fn create(world: &mut OperatorWorld, namespace: &str, pod: serde_json::Value) {
     let cluster = world.cluster();
-    kube_ops::ensure_namespace(&cluster.client, namespace)
+    cluster
+        .ensure_namespace(namespace)
         .await
         .expect("namespace created");
     let before = cluster.admissions_handled().await;
     let result = kube_ops::create_pod(&cluster.client, namespace, &pod).await;
-    world.admissions_before = before;
+    if let Ok(created) = &result {
+        let name = created.object["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default();
+        cluster.created_object(
+            namespace,
+            format!("/api/v1/namespaces/{namespace}/pods/{name}"),
+        );
+    }
+    world.admissions_before = before.ok();
     match result {
         Ok(created) => {
             let name = created.object["metadata"]["name"]
@@ -98,9 +114,17 @@ async fn try_apply_resource(world: &mut OperatorWorld, namespace: String, step: 
         .as_deref()
         .expect("the step carries the resource as a docstring");
     let cluster = world.cluster();
-    kube_ops::ensure_namespace(&cluster.client, &namespace)
+    cluster
+        .ensure_namespace(&namespace)
         .await
         .expect("namespace created");
     let result = kube_ops::apply_autoinstrumentation(&cluster.client, &namespace, yaml).await;
+    if let Ok(applied) = &result {
+        let name = applied.metadata.name.clone().unwrap_or_default();
+        cluster.created_object(
+            &namespace,
+            format!("/apis/openlit.io/v1alpha1/namespaces/{namespace}/autoinstrumentations/{name}"),
+        );
+    }
     world.refused = result.err().map(|e| e.to_string());
 }

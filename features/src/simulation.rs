@@ -1,0 +1,235 @@
+//! The simulated backend: a simulator with the CRD and the simulated images, and any number of
+//! operator replicas started with the operator's own `Operator::start` (cache, certificate
+//! manager, webhook server, leader elector and controller), all on the simulator's virtual clock.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::Client;
+use kube::api::{Api, PostParams};
+use openlit_operator::clock::SharedClock;
+use openlit_operator::config::{Config, FailurePolicy};
+use openlit_operator::metrics::Metrics;
+use openlit_operator::run::{Listeners, Operator, OperatorHandle};
+
+use crate::apps;
+use crate::clock::SimulatedTime;
+use crate::kube_ops::{self, StepError, StepResult};
+use crate::provider_images;
+
+/// The installation's name and namespace in every simulated scenario.
+pub const INSTALLATION: &str = "openlit";
+/// How long a replica's lease lasts on the virtual clock.
+pub const LEASE_DURATION: Duration = Duration::from_secs(15);
+
+/// How the operator is installed.
+#[derive(Clone, Debug)]
+pub struct InstallOptions {
+    /// Replicas to start.
+    pub replicas: usize,
+    /// The webhook's failurePolicy.
+    pub failure_policy: FailurePolicy,
+}
+
+impl Default for InstallOptions {
+    fn default() -> Self {
+        InstallOptions {
+            replicas: 1,
+            failure_policy: FailurePolicy::Ignore,
+        }
+    }
+}
+
+/// One operator replica running in-process, started by the operator's own [`Operator::start`].
+pub struct Replica {
+    /// The replica's identity (its Lease `holderIdentity`).
+    pub identity: String,
+    /// Where its webhook listens.
+    pub addr: SocketAddr,
+    /// Where its health and metrics endpoints listen.
+    pub health_addr: SocketAddr,
+    /// Its metrics.
+    pub metrics: Arc<Metrics>,
+    handle: Option<OperatorHandle>,
+}
+
+impl Replica {
+    /// Whether this replica holds the lease.
+    pub fn is_leading(&self) -> bool {
+        self.handle.as_ref().is_some_and(OperatorHandle::is_leader)
+    }
+
+    /// Whether this replica is still running.
+    pub fn is_running(&self) -> bool {
+        self.handle.is_some()
+    }
+
+    /// Whether the replica reports itself ready.
+    pub fn is_ready(&self) -> bool {
+        self.handle.as_ref().is_some_and(|h| h.readiness().is_ok())
+    }
+
+    /// Whether this replica's webhook knows `generation` of the resource `namespace/name`.
+    pub fn knows(&self, namespace: &str, name: &str, generation: i64) -> bool {
+        self.handle.as_ref().is_some_and(|h| {
+            h.policy_source()
+                .candidates(namespace, namespace)
+                .iter()
+                .any(|p| p.resource.name == name && p.generation == generation)
+        })
+    }
+
+    /// Admissions this replica has handled.
+    pub fn admissions_handled(&self) -> u64 {
+        crate::metrics_text::admissions(&self.metrics.encode())
+    }
+
+    /// Stops the replica gracefully: admissions in flight finish and the lease is released.
+    pub async fn stop(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            handle.shutdown().await;
+        }
+    }
+}
+
+/// A simulator with the operator installed in-process.
+pub struct Simulation {
+    /// The simulated API server, controllers and kubelet.
+    pub sim: kubesim::Simulator,
+    /// Running and stopped replicas, in start order.
+    pub replicas: Vec<Replica>,
+    clock: SharedClock,
+    options: InstallOptions,
+}
+
+impl Simulation {
+    /// Starts a simulator with the CRD, the operator's namespace and the simulated images, and
+    /// `options.replicas` operator replicas; returns a user's client with it.
+    pub async fn install(options: InstallOptions) -> StepResult<(Simulation, Client)> {
+        let sim = kubesim::Simulator::start()
+            .await
+            .map_err(|e| StepError::Other(e.to_string()))?;
+        for image in apps::PYTHON_IMAGES {
+            sim.register_image(apps::python_app(image));
+        }
+        let images =
+            provider_images::provider_images(openlit_operator::inject::DEFAULT_IMAGE_PREFIX)
+                .map_err(|e| StepError::Other(e.to_string()))?;
+        for image in images {
+            sim.register_image(image);
+        }
+        let client = sim.client().map_err(|e| StepError::Other(e.to_string()))?;
+        let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+        crds.create(&PostParams::default(), &openlit_operator::crd::crd())
+            .await?;
+        kube_ops::ensure_namespace(&client, INSTALLATION).await?;
+        let clock: SharedClock = Arc::new(SimulatedTime(sim.clock().clone()));
+        let mut simulation = Simulation {
+            sim,
+            replicas: Vec::new(),
+            clock,
+            options: options.clone(),
+        };
+        for _ in 0..options.replicas {
+            simulation.add_replica().await?;
+        }
+        Ok((simulation, client))
+    }
+
+    /// Starts one more replica.
+    pub async fn add_replica(&mut self) -> StepResult<()> {
+        let identity = format!("openlit-operator-{}", self.replicas.len());
+        let config = Config {
+            installation_name: INSTALLATION.into(),
+            pod_namespace: INSTALLATION.into(),
+            pod_name: Some(identity.clone()),
+            webhook_failure_policy: self.options.failure_policy,
+            lease_duration_seconds: LEASE_DURATION.as_secs(),
+            ..Config::default()
+        };
+        config
+            .validate()
+            .map_err(|e| StepError::Other(e.to_string()))?;
+        let client = self
+            .sim
+            .client()
+            .map_err(|e| StepError::Other(e.to_string()))?;
+        let listeners = Listeners::loopback()
+            .await
+            .map_err(|e| StepError::Other(e.to_string()))?;
+        let handle = Operator::start(config, client, self.clock.clone(), listeners)
+            .await
+            .map_err(|e| StepError::Other(e.to_string()))?;
+        let addr = handle.webhook_addr();
+        // Every replica sits behind the webhook Service; the newest one answers.
+        self.route_webhook_service(addr);
+        self.replicas.push(Replica {
+            identity: handle.identity().to_string(),
+            addr,
+            health_addr: handle.health_addr(),
+            metrics: handle.metrics(),
+            handle: Some(handle),
+        });
+        Ok(())
+    }
+
+    fn route_webhook_service(&self, addr: SocketAddr) {
+        self.sim.register_service_endpoint(
+            INSTALLATION,
+            &format!("{INSTALLATION}-webhook-service"),
+            443,
+            addr,
+        );
+    }
+
+    /// The replicas still running.
+    pub fn running(&self) -> impl Iterator<Item = &Replica> {
+        self.replicas.iter().filter(|r| r.is_running())
+    }
+
+    /// Whether every running replica is ready and one of them leads.
+    pub fn ready_and_led(&self) -> bool {
+        self.running().all(Replica::is_ready) && self.running().any(Replica::is_leading)
+    }
+
+    /// Whether every running replica's webhook knows `generation` of `namespace/name`.
+    pub fn all_know(&self, namespace: &str, name: &str, generation: i64) -> bool {
+        self.running().all(|r| r.knows(namespace, name, generation))
+    }
+
+    /// Stops replica `index` gracefully and routes the webhook Service to a running replica.
+    pub async fn stop_replica(&mut self, index: usize) {
+        if let Some(replica) = self.replicas.get_mut(index) {
+            replica.stop().await;
+        }
+        if let Some(addr) = self
+            .replicas
+            .iter()
+            .rev()
+            .find(|r| r.is_running())
+            .map(|r| r.addr)
+        {
+            self.route_webhook_service(addr);
+        }
+    }
+
+    /// Stops every replica.
+    pub async fn stop_all(&mut self) {
+        for replica in &mut self.replicas {
+            replica.stop().await;
+        }
+    }
+
+    /// Moves the virtual clock forward and lets the operator react.
+    pub async fn advance(&self, by: Duration) {
+        self.sim.clock().advance(by);
+        tokio::task::yield_now().await;
+    }
+
+    /// Admissions handled by every replica so far.
+    pub fn admissions_handled(&self) -> u64 {
+        self.replicas.iter().map(Replica::admissions_handled).sum()
+    }
+}
