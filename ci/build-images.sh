@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds the operator image (Dockerfile at the repository root) and the provider images
 # (operator/providers/<provider>/Dockerfile, for the default CPython of python-versions.txt) and
-# loads them into the kind cluster.
+# loads them into the kind cluster. The provider images are also tagged with the tags the behaviour
+# suite's scenarios name (`latest`, the default, and a pinned version), so on kind those scenarios
+# run the images just built; the operator's init containers use imagePullPolicy IfNotPresent.
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -18,6 +20,10 @@ for provider in $PROVIDERS; do
   DOCKER_BUILDKIT=1 docker build --file "$ROOT/operator/providers/$provider/Dockerfile" \
     --build-arg "BASE_IMAGE=$base" --tag "$image" "$ROOT/operator/providers"
   images+=("$image")
+  for tag in ${SCENARIO_TAGS:-latest 1.2.3}; do
+    docker tag "$image" "$PROVIDER_PREFIX/$provider-ai-instrumentation:$tag"
+    images+=("$PROVIDER_PREFIX/$provider-ai-instrumentation:$tag")
+  done
 done
 
 for image in "${images[@]}"; do
