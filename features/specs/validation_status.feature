@@ -24,9 +24,9 @@ Feature: Resource validation and status
         otlp:
           endpoint: http://collector:4318
       """
-    Then the AutoInstrumentation "chat" in namespace "shop" becomes not Ready with reason "InvalidSpec"
+    Then the AutoInstrumentation "chat" in namespace "shop" becomes not Ready with reason "ValidationFailed"
     And its status lists a validation error containing "customPackages"
-    And an Event with reason "InvalidSpec" is recorded for the AutoInstrumentation "chat" in namespace "shop"
+    And an Event with reason "ValidationFailed" is recorded for the AutoInstrumentation "chat" in namespace "shop"
     When I create a pod "chat" in namespace "shop" with image "python:3.12-slim" and labels "app=chat"
     Then the pod "chat" in namespace "shop" is running
     And the pod is not instrumented
@@ -58,7 +58,7 @@ Feature: Resource validation and status
         otlp:
           endpoint: http://collector:4318
       """
-    Then the AutoInstrumentation "nothing" in namespace "shop" becomes not Ready with reason "InvalidSpec"
+    Then the AutoInstrumentation "nothing" in namespace "shop" becomes not Ready with reason "ValidationFailed"
     And its status lists a validation error containing "spec.selector must have either matchLabels or matchExpressions"
 
   Scenario: Shell text in customPackages is refused by the API server before it is stored

@@ -93,14 +93,17 @@ async fn an_invalid_resource_is_not_ready_with_the_reason_and_a_warning_event() 
 
     let r = observed(&cluster, "broken").await;
     let (status, reason, message) = ready(&r).unwrap();
-    assert_eq!((status.as_str(), reason.as_str()), ("False", "InvalidSpec"));
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "ValidationFailed")
+    );
     assert!(message.contains("spec.selector"), "{message}");
     let status = r.status.unwrap();
     assert!(status.validation_errors[0].contains("matchLabels or matchExpressions"));
     let events = events_about(&cluster, "broken").await;
     assert!(
         events.iter().any(|e| e.type_.as_deref() == Some("Warning")
-            && e.reason.as_deref() == Some("InvalidSpec")
+            && e.reason.as_deref() == Some("ValidationFailed")
             && e.note.as_deref().unwrap_or("").contains("spec.selector")),
         "{events:?}"
     );
@@ -128,14 +131,13 @@ async fn fixing_an_invalid_resource_makes_it_ready_with_the_new_generation() {
     assert_eq!(after.metadata.generation, Some(2));
     assert_eq!(status.observed_generation, Some(2));
     assert_eq!(status.conditions[0].observed_generation, Some(2));
-    assert_eq!(status.conditions[0].reason, "Valid");
+    assert_eq!(status.conditions[0].reason, "ValidationPassed");
     assert!(status.validation_errors.is_empty());
     assert_ne!(status.conditions[0].last_transition_time, failed_at);
     until("a Normal Valid event is published", || async {
-        events_about(&cluster, "broken")
-            .await
-            .iter()
-            .any(|e| e.reason.as_deref() == Some("Valid") && e.type_.as_deref() == Some("Normal"))
+        events_about(&cluster, "broken").await.iter().any(|e| {
+            e.reason.as_deref() == Some("ValidationPassed") && e.type_.as_deref() == Some("Normal")
+        })
     })
     .await;
 }

@@ -14,8 +14,8 @@
 //! - Failures (a refused or conflicting write, an unreachable API server) are retried per
 //!   resource with exponential backoff (1 s doubling to 5 min); a failing watch restarts with
 //!   backoff (1 s doubling to 30 s). Both wait on the injected clock.
-//! - Events (`events.k8s.io/v1`) accompany status writes: a Warning `InvalidSpec` naming the
-//!   errors, a Normal `Valid` when a resource becomes valid again, and a Warning
+//! - Events (`events.k8s.io/v1`) accompany status writes: a Warning `ValidationFailed` naming the
+//!   errors, a Normal `ValidationPassed` when a resource becomes valid again, and a Warning
 //!   `SelectorOverlap` when the resource can select some of the same pods as another resource in
 //!   its namespace (decided exactly from the label selectors, see [`overlap`]).
 //! - With `WATCH_NAMESPACE` set, one watch per namespace; otherwise one cluster-wide watch.

@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use super::events::{EventType, Recorder};
 use super::overlap::overlaps;
 use super::retry::Retries;
-use super::status::{REASON_INVALID, desired_status, ready_condition};
+use super::status::{REASON_INVALID, REASON_VALID, desired_status, ready_condition};
 use crate::clock::SharedClock;
 use crate::crd::{self, AutoInstrumentation};
 use crate::metrics::Metrics;
@@ -21,7 +21,7 @@ use crate::metrics::Metrics;
 /// Event reason for an invalid resource.
 pub const EVENT_INVALID: &str = REASON_INVALID;
 /// Event reason for a resource that became valid again.
-pub const EVENT_VALID: &str = "Valid";
+pub const EVENT_VALID: &str = REASON_VALID;
 /// Event reason for resources in one namespace that select some of the same pods.
 pub const EVENT_OVERLAP: &str = "SelectorOverlap";
 

@@ -12,10 +12,10 @@ use crate::crd::{AutoInstrumentation, AutoInstrumentationStatus, Validation};
 
 /// Type of the one condition the operator maintains.
 pub const READY: &str = "Ready";
-/// `Ready=True` reason.
-pub const REASON_VALID: &str = "Valid";
-/// `Ready=False` reason.
-pub const REASON_INVALID: &str = "InvalidSpec";
+/// `Ready=True` reason (the OpenLIT operator's, so alerts and dashboards keep working).
+pub const REASON_VALID: &str = "ValidationPassed";
+/// `Ready=False` reason (the OpenLIT operator's).
+pub const REASON_INVALID: &str = "ValidationFailed";
 /// Longest condition message written (bytes).
 pub const MAX_MESSAGE: usize = 4096;
 /// Most errors or warnings listed in the status.
