@@ -83,6 +83,34 @@ fn an_empty_namespace_gets_a_ca_and_a_serving_certificate_for_every_service_name
 }
 
 #[test]
+fn a_refresh_window_renews_that_long_before_expiry() {
+    let mut settings = TlsSettings::for_installation("openlit", "openlit");
+    settings.cert_lifetime = Duration::from_secs(90 * DAY);
+    settings.ca_lifetime = Duration::from_secs(360 * DAY);
+    settings.renew_before = Some(Duration::from_secs(10 * DAY));
+    let policy = settings.issue_policy();
+    let first = plan(None, start(), &policy)
+        .unwrap()
+        .write
+        .expect("a first Secret")
+        .0;
+    let leaf = info(&first.leaf.as_ref().unwrap().cert_pem);
+    assert_eq!(policy.leaf_renew_at(&leaf), at(80.0));
+    let before = plan(
+        Some(&first),
+        at(80.0) - SignedDuration::from_secs(1),
+        &policy,
+    )
+    .unwrap();
+    assert!(before.write.is_none(), "not due yet");
+    assert_eq!(before.next_check, at(80.0));
+    let due = plan(Some(&first), at(80.0), &policy).unwrap();
+    let (renewed, why) = due.write.expect("renewed at 80 days");
+    assert_ne!(renewed.leaf, first.leaf);
+    assert!(why.contains("renewing"), "{why}");
+}
+
+#[test]
 fn the_serving_certificate_is_renewed_when_a_third_of_its_life_is_left() {
     let first = written(None, start());
     let renew_at = info(&first.leaf.as_ref().unwrap().cert_pem).renew_at();

@@ -51,8 +51,9 @@ pub fn webhook_settings(config: &Config) -> WebhookSettings {
     }
 }
 
-/// The self-managed certificates. `CERT_VALIDITY_DAYS` is the serving certificate's lifetime;
-/// the CA lives at least three years and never less than the serving certificate.
+/// The self-managed certificates. `CERT_VALIDITY_DAYS` is the serving certificate's lifetime,
+/// renewed `CERT_REFRESH_DAYS` before it expires (a third of the lifetime by default); the CA lives
+/// at least three years and never less than the serving certificate.
 pub fn tls_settings(config: &Config) -> TlsSettings {
     let mut settings =
         TlsSettings::for_installation(&config.installation_name, &config.pod_namespace);
@@ -60,6 +61,7 @@ pub fn tls_settings(config: &Config) -> TlsSettings {
     settings.service_name = config.service_name();
     settings.cert_lifetime = config.cert_validity();
     settings.ca_lifetime = settings.ca_lifetime.max(config.cert_validity());
+    settings.renew_before = Some(config.cert_renew_before());
     settings
 }
 

@@ -8,8 +8,9 @@
 //! TLS server reads at every handshake (no restart). While the replica leads (the `leader`
 //! receiver holds `true`) the same task also writes the Secret: it creates it (CA and serving
 //! certificate, ECDSA P-256, random serials, back-dated by [`TlsSettings::backdate`]), renews the
-//! serving certificate when less than a third of its lifetime is left, and rolls the CA over in
-//! two steps (see [`plan`]). Writes use the Secret's `resourceVersion`, so two replicas racing to
+//! serving certificate when less than a third of its lifetime is left (or
+//! [`TlsSettings::renew_before`] its expiry, when set), and rolls the CA over in two steps (see
+//! [`plan`]). Writes use the Secret's `resourceVersion`, so two replicas racing to
 //! create or renew it end with one Secret that both serve. An expired or otherwise unusable
 //! certificate is never installed, so readiness stays false until it has been replaced.
 //!
@@ -78,6 +79,9 @@ pub struct TlsSettings {
     pub trust_propagation: Duration,
     /// Wait before retrying a failed write (default 10 seconds, on the clock).
     pub retry_interval: Duration,
+    /// Renew the serving certificate this long before it expires (default: when a third of its
+    /// lifetime is left).
+    pub renew_before: Option<Duration>,
 }
 
 impl TlsSettings {
@@ -94,6 +98,7 @@ impl TlsSettings {
             backdate: Duration::from_secs(5 * 60),
             trust_propagation: Duration::from_secs(60),
             retry_interval: Duration::from_secs(10),
+            renew_before: None,
         }
     }
 
@@ -106,6 +111,7 @@ impl TlsSettings {
             cert_lifetime: self.cert_lifetime,
             backdate: self.backdate,
             trust_propagation: self.trust_propagation,
+            renew_before: self.renew_before,
         }
     }
 }

@@ -148,6 +148,23 @@ pub struct IssuePolicy {
     pub backdate: Duration,
     /// How long a new CA is trusted before it signs the serving certificate.
     pub trust_propagation: Duration,
+    /// Renew the serving certificate this long before it expires (`None`: when a third of its
+    /// lifetime is left).
+    pub renew_before: Option<Duration>,
+}
+
+impl IssuePolicy {
+    /// When a serving certificate is due for renewal.
+    pub fn leaf_renew_at(&self, leaf: &CertInfo) -> Timestamp {
+        let Some(before) = self.renew_before else {
+            return leaf.renew_at();
+        };
+        let before = SignedDuration::try_from(before).unwrap_or(SignedDuration::MAX);
+        leaf.not_after
+            .checked_sub(before)
+            .unwrap_or(leaf.not_before)
+            .max(leaf.not_before)
+    }
 }
 
 /// The leader's decision.
@@ -190,9 +207,9 @@ fn leaf_problem(
             info.not_before, info.not_after
         ));
     }
-    if now >= info.renew_at() {
+    if now >= policy.leaf_renew_at(&info) {
         return Err(format!(
-            "less than a third of the serving certificate's lifetime is left (expires {})",
+            "the serving certificate is due for renewal (expires {})",
             info.not_after
         ));
     }
@@ -206,7 +223,7 @@ fn leaf_problem(
     {
         return Err(format!("the serving certificate does not cover {missing}"));
     }
-    Ok(info.renew_at())
+    Ok(policy.leaf_renew_at(&info))
 }
 
 /// Decides what to write given the Secret's current material (`None`: no Secret).
@@ -286,7 +303,7 @@ pub fn plan(
             )?;
             let renew_at = certificates(&leaf.cert_pem)
                 .and_then(|c| CertInfo::from_der(&c[0]))
-                .map(|i| i.renew_at())?;
+                .map(|i| policy.leaf_renew_at(&i))?;
             next.leaf = Some(leaf);
             if reasons.is_empty() {
                 reasons.push("renewing the serving certificate");
