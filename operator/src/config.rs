@@ -17,8 +17,8 @@
 //!   unset, a certificate is renewed when less than a third of its lifetime is left.
 //! - Everything is checked before anything starts; a bad setting ends the process with exit status
 //!   2 and one line naming the setting ([`ConfigError`]).
-//! - `WEBHOOK_PATH` is kept for compatibility but must be `/mutate`, the only path the webhook
-//!   serves; `WEBHOOK_REINVOCATION_POLICY=Never` is accepted and ignored with a warning, because
+//! - `WEBHOOK_PATH` (default `/mutate`) is where the webhook answers and what the webhook
+//!   configuration names; `WEBHOOK_REINVOCATION_POLICY=Never` is accepted and ignored with a warning, because
 //!   the webhook is reinvocation-safe and always registered with `IfNeeded`.
 //! - `/metrics` is served on `METRICS_PORT` (default 8080); when it equals `HEALTH_PORT`, one
 //!   listener serves the probes and the metrics.
@@ -192,7 +192,7 @@ pub struct Config {
     /// HTTPS port of the admission webhook.
     #[arg(long, env = "WEBHOOK_PORT", value_name = "WEBHOOK_PORT", default_value_t = DEFAULT_WEBHOOK_PORT, value_parser = port)]
     pub webhook_port: u16,
-    /// URL path of the admission webhook (only `/mutate` is served).
+    /// URL path of the admission webhook (not `/healthz` or `/readyz`).
     #[arg(long, env = "WEBHOOK_PATH", value_name = "WEBHOOK_PATH", default_value = DEFAULT_WEBHOOK_PATH)]
     pub webhook_path: String,
     /// Directory of `tls.crt` and `tls.key` (written in self-managed mode, read in files mode).
@@ -341,11 +341,11 @@ impl Config {
         for namespace in &self.watch_namespace {
             check_label("WATCH_NAMESPACE (--watch-namespace)", namespace)?;
         }
-        if self.webhook_path != DEFAULT_WEBHOOK_PATH {
+        if !is_admission_path(&self.webhook_path) {
             return Err(invalid(
                 "WEBHOOK_PATH (--webhook-path)",
                 format!(
-                    "'{}' is not served: the webhook answers on {DEFAULT_WEBHOOK_PATH} only",
+                    "'{}' is not a usable path: it must start with '/', hold only letters, digits and '-._~/', and not be /healthz or /readyz",
                     self.webhook_path
                 ),
             ));
@@ -563,6 +563,18 @@ pub fn ignore_empty_env(command: Command) -> Command {
     names.into_iter().fold(command, |command, name| {
         command.mut_subcommand(name, ignore_empty_env)
     })
+}
+
+/// Whether `path` can be served as the admission path beside `/healthz` and `/readyz`.
+fn is_admission_path(path: &str) -> bool {
+    path.starts_with('/')
+        && path.len() > 1
+        && path.len() <= 256
+        && !path.contains("//")
+        && path
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._~/".contains(c))
+        && !matches!(path.trim_end_matches('/'), "/healthz" | "/readyz")
 }
 
 /// Renders a clap error as one line, or the full text for `--help` and `--version`.

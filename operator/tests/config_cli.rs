@@ -67,7 +67,9 @@ fn other_bad_values_name_their_setting() {
         ("LOG_LEVEL", "verbose"),
         ("CERT_MODE", "magic"),
         ("IMAGE_PREFIX", "ghcr.io/openlit/"),
-        ("WEBHOOK_PATH", "/inject"),
+        ("WEBHOOK_PATH", "inject"),
+        ("WEBHOOK_PATH", "/healthz"),
+        ("WEBHOOK_PATH", "/mutate?x=1"),
     ] {
         refused(&run(&[], &[(key, value)]), &[key]);
     }

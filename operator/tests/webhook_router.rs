@@ -418,3 +418,22 @@ async fn readiness_needs_a_valid_certificate_and_a_synced_cache() {
         "not ready: no valid serving certificate is loaded; the AutoInstrumentation cache has not synced\n"
     );
 }
+
+#[tokio::test]
+async fn a_configured_path_is_served_instead_of_mutate() {
+    let harness = harness(chat_source());
+    let mut state = harness.state.clone();
+    state.settings = std::sync::Arc::new(openlit_operator::webhook::WebhookSettings {
+        path: "/inject/pods".into(),
+        ..(*state.settings).clone()
+    });
+    let router = router(state);
+    let review = review(chat_pod(), "shop", "CREATE", false);
+    let (status, _, bytes) = send(&router, "POST", "/inject/pods", body(&review)).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
+    assert!(decode(&bytes).1.is_some(), "the pod is instrumented");
+    let (status, _, _) = send(&router, "POST", "/mutate", body(&review)).await;
+    assert_eq!(status, 404, "the default path is not served any more");
+    let (status, _, _) = send(&router, "GET", "/healthz", Vec::new()).await;
+    assert_eq!(status, 200, "the probes stay where they are");
+}

@@ -47,6 +47,7 @@ pub fn cache_settings(config: &Config) -> CacheSettings {
 pub fn webhook_settings(config: &Config) -> WebhookSettings {
     WebhookSettings {
         inject: config.inject_config(),
+        path: config.webhook_path.clone(),
         ..WebhookSettings::default()
     }
 }

@@ -66,6 +66,8 @@ pub struct WebhookSettings {
     pub drain_timeout: Duration,
     /// How long a client may take to complete the TLS handshake (real time).
     pub handshake_timeout: Duration,
+    /// The path admission reviews are posted to (default `/mutate`).
+    pub path: String,
 }
 
 impl Default for WebhookSettings {
@@ -75,6 +77,7 @@ impl Default for WebhookSettings {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             drain_timeout: Duration::from_secs(25),
             handshake_timeout: Duration::from_secs(10),
+            path: "/mutate".into(),
         }
     }
 }

@@ -1,4 +1,5 @@
-//! The HTTP routes: `POST /mutate`, `GET /healthz`, `GET /readyz`.
+//! The HTTP routes: `POST` on the admission path (`/mutate` by default), `GET /healthz`,
+//! `GET /readyz`.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Instant;
@@ -15,12 +16,14 @@ use super::WebhookState;
 use super::review::review;
 use crate::metrics::AdmissionOutcome;
 
-/// The webhook's router: `/mutate` plus the health endpoints.
+/// The webhook's router: the admission path ([`super::WebhookSettings::path`]) plus the health
+/// endpoints.
 pub fn router(state: WebhookState) -> Router {
     let limit = state.settings.max_body_bytes;
+    let path = state.settings.path.clone();
     health_router(state.clone()).merge(
         Router::new()
-            .route("/mutate", post(mutate))
+            .route(&path, post(mutate))
             .layer(DefaultBodyLimit::max(limit))
             .with_state(state),
     )
