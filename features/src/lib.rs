@@ -6,6 +6,7 @@ pub mod backend;
 pub mod clock;
 pub mod cluster;
 pub mod kube_ops;
+pub mod mesh;
 pub mod metrics_text;
 pub mod node;
 pub mod probe;

@@ -93,3 +93,94 @@ pub async fn https_status(
         .and_then(|code| code.parse().ok())
         .ok_or_else(|| fail(&format!("no HTTP status in {text:?}")))
 }
+
+/// An HTTP answer: its status code and body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpReply {
+    /// The status code.
+    pub status: u16,
+    /// The body as text (chunked transfer decoded).
+    pub body: String,
+}
+
+/// POSTs `body` as JSON to `path` over TLS at `addr`, verifying the certificate for
+/// `server_name` against the CA in `ca_pem` at the cluster's time, as the API server calls a
+/// webhook; returns the status code and body.
+pub async fn https_post(
+    addr: SocketAddr,
+    server_name: &str,
+    ca_pem: &[u8],
+    clock: &SimClock,
+    path: &str,
+    body: &[u8],
+) -> StepResult<HttpReply> {
+    let fail = |e: &dyn std::fmt::Display| StepError::Other(format!("POST {path}: {e}"));
+    let connector = connector(ca_pem, clock)?;
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| fail(&e))?;
+    let name = ServerName::try_from(server_name.to_string()).map_err(|e| fail(&e))?;
+    let mut tls = connector.connect(name, tcp).await.map_err(|e| fail(&e))?;
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {server_name}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    tls.write_all(head.as_bytes()).await.map_err(|e| fail(&e))?;
+    tls.write_all(body).await.map_err(|e| fail(&e))?;
+    let mut response = Vec::new();
+    let _ = tls.read_to_end(&mut response).await;
+    parse_reply(&response).ok_or_else(|| {
+        fail(&format!(
+            "no HTTP response in {:?}",
+            String::from_utf8_lossy(&response)
+        ))
+    })
+}
+
+/// Splits a raw HTTP/1.1 response into its status code and body.
+fn parse_reply(response: &[u8]) -> Option<HttpReply> {
+    let text = String::from_utf8_lossy(response);
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    let chunked = head.lines().any(|line| {
+        let line = line.to_ascii_lowercase();
+        line.starts_with("transfer-encoding:") && line.contains("chunked")
+    });
+    let body = if chunked {
+        dechunk(body)?
+    } else {
+        body.to_string()
+    };
+    Some(HttpReply { status, body })
+}
+
+/// Decodes a chunked transfer-encoded body.
+fn dechunk(mut rest: &str) -> Option<String> {
+    let mut out = String::new();
+    loop {
+        let (size, after) = rest.split_once("\r\n")?;
+        let size = usize::from_str_radix(size.split(';').next()?.trim(), 16).ok()?;
+        if size == 0 {
+            return Some(out);
+        }
+        out.push_str(after.get(..size)?);
+        rest = after.get(size..)?.strip_prefix("\r\n")?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_reply;
+
+    #[test]
+    fn replies_with_a_length_or_in_chunks_are_read() {
+        let plain = parse_reply(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 5\r\n\r\nbad\n!")
+            .expect("a reply");
+        assert_eq!((plain.status, plain.body.as_str()), (400, "bad\n!"));
+        let chunked = parse_reply(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+        )
+        .expect("a reply");
+        assert_eq!((chunked.status, chunked.body.as_str()), (200, "abcde"));
+    }
+}
