@@ -2,7 +2,11 @@
 //! the Kubernetes API (`exec` and `log` for what a node shows of a container), except the
 //! `@simulated` steps that move the simulator's clock or stop operator replicas.
 
+mod bad_input;
+mod certificates;
 mod given;
+mod installations;
+mod mesh;
 mod operations;
 pub mod suite;
 mod then;
@@ -30,6 +34,12 @@ pub struct OperatorWorld {
     pub stopped_leader: Option<usize>,
     /// A serving certificate remembered for comparison.
     pub remembered_certificate: Option<Vec<u8>>,
+    /// A CA (DER) remembered before a rollover.
+    pub remembered_ca: Option<Vec<u8>>,
+    /// The CA (DER) a rollover introduced.
+    pub new_ca: Option<Vec<u8>>,
+    /// What the webhook answered a client's last post.
+    pub reply: Option<features::probe::HttpReply>,
 }
 
 impl std::fmt::Debug for OperatorWorld {
