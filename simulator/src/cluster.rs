@@ -5,6 +5,7 @@ use crate::auth::Auth;
 use crate::clock::SimClock;
 use crate::error::{ApiError, Cause};
 use crate::faults::Faults;
+use crate::http::proxy::PodEndpoints;
 use crate::kubelet::KubeletState;
 use crate::metrics::RequestCounter;
 use crate::resources::{Registry, ResourceDef};
@@ -115,6 +116,8 @@ pub struct Cluster {
     pub kubelet: KubeletState,
     /// Issued service account tokens and the log of refused requests.
     pub auth: Auth,
+    /// Where pods' ports are served, for the `pods/proxy` subresource.
+    pub pod_endpoints: PodEndpoints,
 }
 
 impl Cluster {
@@ -129,6 +132,7 @@ impl Cluster {
             requests: RequestCounter::default(),
             kubelet: KubeletState::default(),
             auth: Auth::default(),
+            pod_endpoints: PodEndpoints::default(),
         }
     }
 

@@ -4,6 +4,7 @@ use crate::clock::SimClock;
 use crate::cluster::{Cluster, WriteOptions};
 use crate::error::SimError;
 use crate::faults::Faults;
+use crate::http::proxy::PodPort;
 use crate::kubelet::{ContainerView, Image};
 use crate::metrics::RequestCounter;
 use serde_json::json;
@@ -242,7 +243,8 @@ impl Simulator {
         self.cluster.requests.count(verb, resource, subresource)
     }
 
-    /// Route webhook calls for service `namespace/name:port` to a local address.
+    /// Route webhook calls and `services/{name}[:port]/proxy` requests for service
+    /// `namespace/name`, service port `port` (`spec.ports[].port`), to a local address.
     pub fn register_service_endpoint(
         &self,
         namespace: &str,
@@ -251,6 +253,32 @@ impl Simulator {
         addr: SocketAddr,
     ) {
         self.cluster.services.register(namespace, name, port, addr);
+    }
+
+    /// Serve `port` of pod `namespace/pod` at `addr` (plain HTTP): the API server's proxy
+    /// subresource (`/api/v1/namespaces/{ns}/pods/{pod}[:{port}]/proxy/{path}`) forwards there while
+    /// the pod has an IP and the container declaring the port (any container, for an undeclared
+    /// port) is running. `port` is a number (`9090`) or the `name` of a port declared in the pod's
+    /// `containers[].ports` (`"metrics"`), matched against the number a request resolves to. As
+    /// upstream, the port in the request path is a number (or empty: the first declared port), not
+    /// a container port name. The registration outlives the pod (it is by name).
+    pub fn register_pod_endpoint(
+        &self,
+        namespace: &str,
+        pod: &str,
+        port: impl Into<PodPort>,
+        addr: SocketAddr,
+    ) {
+        self.cluster
+            .pod_endpoints
+            .register(namespace, pod, port.into(), addr);
+    }
+
+    /// Forget where `port` of pod `namespace/pod` is served.
+    pub fn unregister_pod_endpoint(&self, namespace: &str, pod: &str, port: impl Into<PodPort>) {
+        self.cluster
+            .pod_endpoints
+            .unregister(namespace, pod, port.into());
     }
 
     /// Add an image to the kubelet's catalogue.

@@ -5,6 +5,7 @@ mod discovery;
 mod exec;
 mod openapi;
 mod protobuf;
+pub mod proxy;
 pub mod query;
 mod resource;
 pub mod table;
@@ -111,10 +112,10 @@ async fn handle(
             Err(e) => error_response(&e),
         },
         ["api", "v1", rest @ ..] => {
-            resource::handle(&st, method, "", "v1", rest, uri.query(), &headers, body, ws).await
+            resource::handle(&st, method, "", "v1", rest, &uri, &headers, body, ws).await
         }
         ["apis", g, v, rest @ ..] => {
-            resource::handle(&st, method, g, v, rest, uri.query(), &headers, body, ws).await
+            resource::handle(&st, method, g, v, rest, &uri, &headers, body, ws).await
         }
         _ => text(404, "404 page not found\n"),
     }

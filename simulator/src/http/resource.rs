@@ -1,4 +1,5 @@
-//! Handlers for resource paths: get, list, watch, create, update, patch, delete, logs, exec.
+//! Handlers for resource paths: get, list, watch, create, update, patch, delete, logs, exec,
+//! proxy.
 
 use super::query::{self, Target};
 use super::watch::WatchParams;
@@ -11,12 +12,15 @@ use crate::read::{self, Filter, ListOptions};
 use crate::write::{self, PatchType};
 use axum::body::{Body, Bytes};
 use axum::extract::ws::WebSocketUpgrade;
-use axum::http::{HeaderMap, Method, header};
+use axum::http::{HeaderMap, Method, Uri, header};
 use axum::response::Response;
 use serde_json::Value;
 use std::collections::HashMap;
 
 fn verb(method: &Method, t: &Target, q: &HashMap<String, String>) -> &'static str {
+    if t.subresource == "proxy" {
+        return super::proxy::verb(method);
+    }
     if t.subresource == "exec" {
         // Authorized as `create` whether it arrives as a WebSocket GET or a SPDY POST.
         return "create";
@@ -91,16 +95,12 @@ pub async fn handle(
     group: &str,
     version: &str,
     rest: &[&str],
-    raw_query: Option<&str>,
+    uri: &Uri,
     headers: &HeaderMap,
     body: Bytes,
     ws: Option<WebSocketUpgrade>,
 ) -> Response {
-    match serve(
-        st, method, group, version, rest, raw_query, headers, body, ws,
-    )
-    .await
-    {
+    match serve(st, method, group, version, rest, uri, headers, body, ws).await {
         Ok(r) => r,
         Err(e) => error_response(&e),
     }
@@ -113,12 +113,14 @@ async fn serve(
     group: &str,
     version: &str,
     rest: &[&str],
-    raw_query: Option<&str>,
+    uri: &Uri,
     headers: &HeaderMap,
     body: Bytes,
     ws: Option<WebSocketUpgrade>,
 ) -> Result<Response, ApiError> {
     let c = &st.cluster;
+    let raw_query = uri.query();
+    let (rest, proxy_tail) = super::proxy::split(rest, uri.path());
     let t = query::target(group, version, rest).ok_or_else(ApiError::unknown_resource)?;
     let def = c.resource(group, version, &t.resource)?;
     if (t.namespace.is_some() && !def.namespaced)
@@ -134,6 +136,7 @@ async fn serve(
         "status" => def.status_subresource,
         "log" | "exec" => def.kind == "Pod" && def.group.is_empty(),
         "finalize" => def.plural == "namespaces",
+        "proxy" => def.group.is_empty() && matches!(def.plural.as_str(), "pods" | "services"),
         _ => false,
     };
     if !known_sub {
@@ -158,6 +161,17 @@ async fn serve(
     }
     let ns = t.namespace.clone().unwrap_or_default();
     let name = t.name.clone().unwrap_or_default();
+    if t.subresource == "proxy" {
+        let req = super::proxy::ProxyRequest {
+            method: &method,
+            path: uri.path(),
+            tail: &proxy_tail,
+            query: raw_query,
+            headers,
+            body,
+        };
+        return super::proxy::serve(c, &def, &ns, &name, req).await;
+    }
     let accept = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
