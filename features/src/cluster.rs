@@ -257,22 +257,23 @@ impl TestCluster {
             self.installation
         );
         let list = pods.list(&ListParams::default().labels(&selector)).await?;
-        let running: Vec<String> = list
+        let running: Vec<(String, i32)> = list
             .items
             .into_iter()
             .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
-            .filter_map(|p| p.metadata.name)
+            .filter_map(|p| Some((p.metadata.name.clone()?, metrics_port(&p)?)))
             .collect();
         if running.is_empty() {
             return Err(StepError::Other(format!(
-                "no running operator pod labelled {selector} in {}",
+                "no running operator pod labelled {selector} with a port named `metrics` in {}",
                 self.operator_namespace
             )));
         }
         let mut texts = Vec::new();
-        for pod in running {
+        // The API server's proxy takes a port number: a name would be looked up as a service name.
+        for (pod, port) in running {
             let request = http::Request::get(format!(
-                "/api/v1/namespaces/{}/pods/{pod}:metrics/proxy/metrics",
+                "/api/v1/namespaces/{}/pods/{pod}:{port}/proxy/metrics",
                 self.operator_namespace
             ))
             .body(Vec::new())
@@ -341,6 +342,17 @@ impl TestCluster {
         }
         Ok(())
     }
+}
+
+/// The number of the container port named `metrics` of an operator pod.
+fn metrics_port(pod: &Pod) -> Option<i32> {
+    pod.spec
+        .as_ref()?
+        .containers
+        .iter()
+        .flat_map(|c| c.ports.iter().flatten())
+        .find(|p| p.name.as_deref() == Some("metrics"))
+        .map(|p| p.container_port)
 }
 
 fn needs_simulation() -> StepError {

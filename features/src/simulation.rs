@@ -52,8 +52,10 @@ pub struct Replica {
     pub identity: String,
     /// Where its webhook listens.
     pub addr: SocketAddr,
-    /// Where its health and metrics endpoints listen.
+    /// Where its health endpoints listen.
     pub health_addr: SocketAddr,
+    /// Where its `/metrics` listens.
+    pub metrics_addr: SocketAddr,
     /// Its metrics.
     pub metrics: Arc<Metrics>,
     handle: Option<OperatorHandle>,
@@ -232,6 +234,7 @@ impl Simulation {
             identity: handle.identity().to_string(),
             addr: handle.webhook_addr(),
             health_addr: handle.health_addr(),
+            metrics_addr: handle.metrics_addr(),
             metrics: handle.metrics(),
             handle: Some(handle),
         })
