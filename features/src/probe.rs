@@ -21,12 +21,7 @@ pub async fn served_certificate(
 ) -> StepResult<Vec<u8>> {
     let fail =
         |e: &dyn std::fmt::Display| StepError::Other(format!("TLS handshake with {addr}: {e}"));
-    let connector = connector(ca_pem, clock)?;
-    let tcp = tokio::net::TcpStream::connect(addr)
-        .await
-        .map_err(|e| fail(&e))?;
-    let name = ServerName::try_from(server_name.to_string()).map_err(|e| fail(&e))?;
-    let tls = connector.connect(name, tcp).await.map_err(|e| fail(&e))?;
+    let tls = connect(addr, server_name, ca_pem, clock, fail).await?;
     let (_, session) = tls.get_ref();
     let leaf = session
         .peer_certificates()
@@ -64,6 +59,40 @@ fn connector(ca_pem: &[u8], clock: &SimClock) -> StepResult<tokio_rustls::TlsCon
     Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
 }
 
+/// Opens a TLS connection to `addr`, verifying the certificate for `server_name` against the CA
+/// in `ca_pem` at the cluster's time.
+async fn connect(
+    addr: SocketAddr,
+    server_name: &str,
+    ca_pem: &[u8],
+    clock: &SimClock,
+    fail: impl Fn(&dyn std::fmt::Display) -> StepError,
+) -> StepResult<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    let connector = connector(ca_pem, clock)?;
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| fail(&e))?;
+    let name = ServerName::try_from(server_name.to_string()).map_err(|e| fail(&e))?;
+    connector.connect(name, tcp).await.map_err(|e| fail(&e))
+}
+
+/// Sends one HTTP/1.1 request over TLS to `addr`, verifying the certificate for `server_name`
+/// against the CA in `ca_pem` at the cluster's time, and reads the whole response.
+async fn exchange(
+    addr: SocketAddr,
+    server_name: &str,
+    ca_pem: &[u8],
+    clock: &SimClock,
+    request: &[u8],
+    fail: impl Fn(&dyn std::fmt::Display) -> StepError,
+) -> StepResult<Vec<u8>> {
+    let mut tls = connect(addr, server_name, ca_pem, clock, &fail).await?;
+    tls.write_all(request).await.map_err(|e| fail(&e))?;
+    let mut response = Vec::new();
+    let _ = tls.read_to_end(&mut response).await;
+    Ok(response)
+}
+
 /// GETs `path` over TLS from `addr`, verifying the certificate for `server_name` against the CA
 /// in `ca_pem` at the cluster's time; returns the HTTP status code.
 pub async fn https_status(
@@ -74,19 +103,9 @@ pub async fn https_status(
     path: &str,
 ) -> StepResult<u16> {
     let fail = |e: &dyn std::fmt::Display| StepError::Other(format!("GET {path}: {e}"));
-    let connector = connector(ca_pem, clock)?;
-    let tcp = tokio::net::TcpStream::connect(addr)
-        .await
-        .map_err(|e| fail(&e))?;
-    let name = ServerName::try_from(server_name.to_string()).map_err(|e| fail(&e))?;
-    let mut tls = connector.connect(name, tcp).await.map_err(|e| fail(&e))?;
     let request =
         format!("GET {path} HTTP/1.1\r\nHost: {server_name}\r\nConnection: close\r\n\r\n");
-    tls.write_all(request.as_bytes())
-        .await
-        .map_err(|e| fail(&e))?;
-    let mut response = Vec::new();
-    let _ = tls.read_to_end(&mut response).await;
+    let response = exchange(addr, server_name, ca_pem, clock, request.as_bytes(), fail).await?;
     let text = String::from_utf8_lossy(&response);
     text.split_whitespace()
         .nth(1)
@@ -115,20 +134,13 @@ pub async fn https_post(
     body: &[u8],
 ) -> StepResult<HttpReply> {
     let fail = |e: &dyn std::fmt::Display| StepError::Other(format!("POST {path}: {e}"));
-    let connector = connector(ca_pem, clock)?;
-    let tcp = tokio::net::TcpStream::connect(addr)
-        .await
-        .map_err(|e| fail(&e))?;
-    let name = ServerName::try_from(server_name.to_string()).map_err(|e| fail(&e))?;
-    let mut tls = connector.connect(name, tcp).await.map_err(|e| fail(&e))?;
-    let head = format!(
+    let mut request = format!(
         "POST {path} HTTP/1.1\r\nHost: {server_name}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
-    );
-    tls.write_all(head.as_bytes()).await.map_err(|e| fail(&e))?;
-    tls.write_all(body).await.map_err(|e| fail(&e))?;
-    let mut response = Vec::new();
-    let _ = tls.read_to_end(&mut response).await;
+    )
+    .into_bytes();
+    request.extend_from_slice(body);
+    let response = exchange(addr, server_name, ca_pem, clock, &request, fail).await?;
     parse_reply(&response).ok_or_else(|| {
         fail(&format!(
             "no HTTP response in {:?}",

@@ -8,35 +8,12 @@ use cucumber::{given, then, when};
 use features::cluster::TestCluster;
 use features::kube_ops::{self, StepResult, WAIT};
 use features::probe;
-use features::simulation::InstallOptions;
-use openlit_operator::config::FailurePolicy;
-use serde_json::Value;
 
-use super::OperatorWorld;
+use super::{OperatorWorld, decode};
 
 #[given(expr = "a cluster running {int} operator replicas with failure policy {string}")]
 async fn replicas_with_failure_policy(world: &mut OperatorWorld, replicas: usize, policy: String) {
-    let failure_policy = match policy.as_str() {
-        "Fail" => FailurePolicy::Fail,
-        "Ignore" => FailurePolicy::Ignore,
-        other => panic!("unknown failure policy {other}"),
-    };
-    let options = InstallOptions {
-        replicas,
-        failure_policy,
-        ..InstallOptions::default()
-    };
-    world.cluster = Some(
-        TestCluster::install(options)
-            .await
-            .expect("the cluster starts"),
-    );
-}
-
-fn decode(value: &Value) -> Vec<u8> {
-    base64::engine::general_purpose::STANDARD
-        .decode(value.as_str().unwrap_or_default())
-        .unwrap_or_default()
+    super::given::install_with_failure_policy(world, replicas, &policy).await;
 }
 
 /// The certificates (DER) of a PEM bundle, in order.
@@ -80,11 +57,7 @@ fn new_ca(world: &OperatorWorld) -> Vec<u8> {
 
 #[when("I remember the CA")]
 async fn remember_ca(world: &mut OperatorWorld) {
-    let secret = world
-        .cluster()
-        .certificate_secret()
-        .await
-        .expect("the certificate Secret exists");
+    let secret = world.certificate_secret().await;
     let cas = certificates(&decode(&secret["data"]["ca.crt"]));
     assert_eq!(cas.len(), 1, "one CA before any rollover");
     world.remembered_ca = cas.into_iter().next();
@@ -93,9 +66,7 @@ async fn remember_ca(world: &mut OperatorWorld) {
 #[when(expr = "{int} minutes pass")]
 async fn minutes_pass(world: &mut OperatorWorld, minutes: u64) {
     world
-        .cluster()
         .simulation()
-        .expect("the virtual clock")
         .advance(Duration::from_secs(minutes * 60))
         .await;
 }

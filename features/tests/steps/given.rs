@@ -26,12 +26,22 @@ async fn cluster_with_replicas(world: &mut OperatorWorld, replicas: usize) {
 
 #[given(expr = "a cluster running the operator with failure policy {string}")]
 async fn cluster_with_failure_policy(world: &mut OperatorWorld, policy: String) {
-    let failure_policy = match policy.as_str() {
+    install_with_failure_policy(world, 1, &policy).await;
+}
+
+/// Starts a cluster with `replicas` operator replicas registered with failure policy `policy`.
+pub(super) async fn install_with_failure_policy(
+    world: &mut OperatorWorld,
+    replicas: usize,
+    policy: &str,
+) {
+    let failure_policy = match policy {
         "Fail" => FailurePolicy::Fail,
         "Ignore" => FailurePolicy::Ignore,
         other => panic!("unknown failure policy {other}"),
     };
     let options = InstallOptions {
+        replicas,
         failure_policy,
         ..InstallOptions::default()
     };
@@ -77,9 +87,7 @@ async fn resource_in_operator_namespace(world: &mut OperatorWorld, step: &Step) 
 #[given(expr = "{int} seconds have passed")]
 async fn time_passes(world: &mut OperatorWorld, seconds: u64) {
     world
-        .cluster()
         .simulation()
-        .expect("the virtual clock")
         .advance(Duration::from_secs(seconds))
         .await;
 }

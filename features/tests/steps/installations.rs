@@ -1,7 +1,6 @@
 //! Steps about several installations of the operator in one cluster: each with its own names,
 //! optionally limited to some namespaces, never instrumenting a pod twice.
 
-use base64::Engine as _;
 use cucumber::gherkin::Step;
 use cucumber::{given, then};
 use features::kube_ops::{self, StepError, WAIT};
@@ -11,7 +10,7 @@ use features::simulation::{InstallOptions, Replica, Simulation};
 use openlit_operator::inject::{INIT_CONTAINER_PREFIX, MOUNT_PATH, VOLUME_NAME};
 use serde_json::Value;
 
-use super::OperatorWorld;
+use super::{OperatorWorld, decode};
 
 async fn install_second(world: &mut OperatorWorld, name: &str, namespace: &str, only: &[&str]) {
     let options = InstallOptions {
@@ -19,11 +18,7 @@ async fn install_second(world: &mut OperatorWorld, name: &str, namespace: &str, 
         ..InstallOptions::default()
     };
     world
-        .cluster
-        .as_mut()
-        .expect("a cluster")
         .simulation_mut()
-        .expect("an installation the scenario controls")
         .install_second(name, namespace, options)
         .await
         .expect("the second installation serves");
@@ -47,22 +42,13 @@ async fn second_installation_limited(
 }
 
 fn simulation(world: &OperatorWorld) -> &Simulation {
-    world
-        .cluster()
-        .simulation()
-        .expect("installations the scenario controls")
+    world.simulation()
 }
 
 fn replicas<'a>(world: &'a OperatorWorld, installation: &str) -> &'a [Replica] {
     simulation(world)
         .replicas_of(installation)
         .unwrap_or_else(|| panic!("no installation {installation}"))
-}
-
-fn decode(value: &Value) -> Vec<u8> {
-    base64::engine::general_purpose::STANDARD
-        .decode(value.as_str().unwrap_or_default())
-        .unwrap_or_default()
 }
 
 /// The CA bundle (`ca.crt`) of an installation's certificate Secret.

@@ -9,11 +9,7 @@ use super::OperatorWorld;
 #[given(expr = "a service-mesh sidecar injector whose webhook configuration is named {string}")]
 async fn mesh_injector(world: &mut OperatorWorld, configuration: String) {
     world
-        .cluster
-        .as_mut()
-        .expect("a cluster")
         .simulation_mut()
-        .expect("the injector runs in the simulation")
         .add_mesh_injector(&configuration)
         .await
         .expect("the mesh injector is registered");
@@ -86,9 +82,7 @@ async fn container_not_instrumented(world: &mut OperatorWorld, container: String
 #[then(expr = "the mesh injector was called {int} time(s)")]
 async fn mesh_calls(world: &mut OperatorWorld, count: usize) {
     let mesh = world
-        .cluster()
         .simulation()
-        .expect("the injector runs in the simulation")
         .mesh()
         .expect("a mesh injector was added");
     assert_eq!(mesh.calls(), count, "calls of the mesh injector");

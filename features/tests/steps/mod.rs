@@ -12,8 +12,17 @@ pub mod suite;
 mod then;
 mod when;
 
+use base64::Engine as _;
 use features::cluster::TestCluster;
+use features::simulation::Simulation;
 use serde_json::Value;
+
+/// A Secret's data value, decoded (empty when absent or not base64).
+pub fn decode(value: &Value) -> Vec<u8> {
+    base64::engine::general_purpose::STANDARD
+        .decode(value.as_str().unwrap_or_default())
+        .unwrap_or_default()
+}
 
 /// State of one scenario.
 #[derive(cucumber::World, Default)]
@@ -56,6 +65,30 @@ impl OperatorWorld {
         self.cluster
             .as_ref()
             .expect("the scenario starts with `Given a cluster running the operator`")
+    }
+
+    /// The simulation behind the cluster, for `@simulated` steps.
+    pub fn simulation(&self) -> &Simulation {
+        self.cluster()
+            .simulation()
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The simulation behind the cluster, to change it (stop replicas, add installations).
+    pub fn simulation_mut(&mut self) -> &mut Simulation {
+        self.cluster
+            .as_mut()
+            .expect("the scenario starts with `Given a cluster running the operator`")
+            .simulation_mut()
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The installation's certificate Secret, which the scenario expects to exist.
+    pub async fn certificate_secret(&self) -> Value {
+        self.cluster()
+            .certificate_secret()
+            .await
+            .expect("the certificate Secret exists")
     }
 
     /// The pod the scenario is about.

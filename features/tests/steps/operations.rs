@@ -3,25 +3,16 @@
 
 use std::time::Duration;
 
-use base64::Engine as _;
 use cucumber::{then, when};
 use features::kube_ops::{self, WAIT};
 use features::probe;
 use features::simulation::LEASE_DURATION;
-use serde_json::Value;
 
-use super::OperatorWorld;
+use super::{OperatorWorld, decode};
 
 #[when("every operator replica stops")]
 async fn every_replica_stops(world: &mut OperatorWorld) {
-    world
-        .cluster
-        .as_mut()
-        .expect("a cluster")
-        .simulation_mut()
-        .expect("replicas the scenario controls")
-        .stop_all()
-        .await;
+    world.simulation_mut().stop_all().await;
 }
 
 #[then(expr = "the pod creation was refused with a message containing {string}")]
@@ -69,24 +60,12 @@ async fn one_leader(world: &mut OperatorWorld) {
 async fn leader_stops(world: &mut OperatorWorld) {
     let leader = single_leader(world).await;
     world.stopped_leader = Some(leader);
-    world
-        .cluster
-        .as_mut()
-        .expect("a cluster")
-        .simulation_mut()
-        .expect("replicas the scenario controls")
-        .stop_replica(leader)
-        .await;
+    world.simulation_mut().stop_replica(leader).await;
 }
 
 #[when("the lease duration passes")]
 async fn lease_duration_passes(world: &mut OperatorWorld) {
-    world
-        .cluster()
-        .simulation()
-        .expect("the virtual clock")
-        .advance(LEASE_DURATION)
-        .await;
+    world.simulation().advance(LEASE_DURATION).await;
 }
 
 #[then("the lease names the remaining replica")]
@@ -99,19 +78,9 @@ async fn lease_names_remaining(world: &mut OperatorWorld) {
     );
 }
 
-fn decode(value: &Value) -> Vec<u8> {
-    base64::engine::general_purpose::STANDARD
-        .decode(value.as_str().unwrap_or_default())
-        .unwrap_or_default()
-}
-
 #[then(expr = "the certificate Secret holds {string}, {string} and {string}")]
 async fn secret_holds(world: &mut OperatorWorld, a: String, b: String, c: String) {
-    let secret = world
-        .cluster()
-        .certificate_secret()
-        .await
-        .expect("the certificate Secret exists");
+    let secret = world.certificate_secret().await;
     for key in [a, b, c] {
         assert!(
             !decode(&secret["data"][&key]).is_empty(),
@@ -122,11 +91,7 @@ async fn secret_holds(world: &mut OperatorWorld, a: String, b: String, c: String
 
 #[then("the webhook configuration trusts the CA in the certificate Secret")]
 async fn bundle_trusts_ca(world: &mut OperatorWorld) {
-    let secret = world
-        .cluster()
-        .certificate_secret()
-        .await
-        .expect("the certificate Secret exists");
+    let secret = world.certificate_secret().await;
     let ca = String::from_utf8(decode(&secret["data"]["ca.crt"])).unwrap_or_default();
     let configuration = world
         .cluster()
@@ -145,20 +110,14 @@ async fn bundle_trusts_ca(world: &mut OperatorWorld) {
 
 #[when("I remember the serving certificate")]
 async fn remember_certificate(world: &mut OperatorWorld) {
-    let secret = world
-        .cluster()
-        .certificate_secret()
-        .await
-        .expect("the certificate Secret exists");
+    let secret = world.certificate_secret().await;
     world.remembered_certificate = Some(decode(&secret["data"]["tls.crt"]));
 }
 
 #[when(expr = "{int} days pass")]
 async fn days_pass(world: &mut OperatorWorld, days: u64) {
     world
-        .cluster()
         .simulation()
-        .expect("the virtual clock")
         .advance(Duration::from_secs(days * 24 * 3600))
         .await;
 }

@@ -407,11 +407,7 @@ async fn ready_at_generation(
     expr = "the AutoInstrumentation {string} in namespace {string} had exactly {int} status writes"
 )]
 async fn status_writes(world: &mut OperatorWorld, _name: String, _namespace: String, writes: u64) {
-    let sim = &world
-        .cluster()
-        .simulation()
-        .expect("the simulator counts requests")
-        .sim;
+    let sim = &world.simulation().sim;
     let count = ["patch", "update"]
         .iter()
         .map(|verb| sim.request_count(verb, "autoinstrumentations", "status"))
