@@ -2,17 +2,15 @@
 //! against a running container's resolved environment and mounted files.
 mod common;
 
+use common::kubectl::{Kubectl, serve};
 use common::wait_for;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
 use kube::api::{Api, AttachParams, PostParams};
 use kubesim::Image;
 use serde_json::json;
-use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const LIMIT: Duration = Duration::from_secs(30);
 
@@ -300,65 +298,6 @@ async fn exec_is_authorized_as_create_on_pods_exec() {
     assert_eq!(status.status.as_deref(), Some("Success"));
 }
 
-struct Kubectl {
-    dir: tempfile::TempDir,
-}
-
-impl Kubectl {
-    fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new("kubectl");
-        c.arg("--cache-dir")
-            .arg(self.dir.path().join("cache"))
-            .args(args)
-            .env("KUBECONFIG", self.dir.path().join("kubeconfig"))
-            .env("HOME", self.dir.path())
-            .kill_on_drop(true);
-        c
-    }
-
-    /// Exit code, stdout and stderr.
-    async fn run(&self, args: &[&str], stdin: &[u8]) -> (Option<i32>, String, String) {
-        let mut child = self
-            .command(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("kubectl runs");
-        let mut input = child.stdin.take().expect("stdin");
-        input.write_all(stdin).await.unwrap();
-        drop(input);
-        let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
-            .await
-            .expect("kubectl finished in time")
-            .expect("kubectl ran");
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-}
-
-async fn serve(dir: &Path) -> Child {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kubesim"))
-        .args(["serve", "--port", "0", "--kubeconfig"])
-        .arg(dir.join("kubeconfig"))
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("kubesim serve starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let line = tokio::time::timeout(LIMIT, lines.next_line())
-        .await
-        .expect("server announced itself")
-        .unwrap()
-        .unwrap();
-    assert!(line.starts_with("kubesim serving at http://"), "{line}");
-    child
-}
-
 const POD: &str = r#"apiVersion: v1
 kind: Pod
 metadata: {name: solo}
@@ -373,60 +312,40 @@ spec:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_exec_prints_env_and_exits_with_the_command_status() {
-    if std::process::Command::new("kubectl")
-        .args(["version", "--client"])
-        .output()
-        .is_err()
-    {
-        eprintln!("skipping: kubectl is not installed on this machine");
+    let Some(k) = Kubectl::new() else {
         return;
-    }
-    let k = Kubectl {
-        dir: tempfile::tempdir().unwrap(),
     };
-    let _server = serve(k.dir.path()).await;
-    let pod = k.dir.path().join("pod.yaml");
-    std::fs::write(&pod, POD).unwrap();
-    let pod = pod.to_string_lossy().into_owned();
-    let (code, _, err) = k.run(&["apply", "-f", &pod], b"").await;
+    let (_server, _) = serve(k.dir.path()).await;
+    let pod = k.write("pod.yaml", POD);
+    let (code, _, err) = k.run(&["apply", "-f", &pod]).await;
     assert_eq!(code, Some(0), "{err}");
     let (code, _, err) = k
-        .run(
-            &["wait", "--for=condition=Ready", "pod/solo", "--timeout=30s"],
-            b"",
-        )
+        .run(&["wait", "--for=condition=Ready", "pod/solo", "--timeout=30s"])
         .await;
     assert_eq!(code, Some(0), "{err}");
 
-    let (code, out, err) = k
-        .run(&["exec", "solo", "-c", "app", "--", "env"], b"")
-        .await;
+    let (code, out, err) = k.run(&["exec", "solo", "-c", "app", "--", "env"]).await;
     assert_eq!(code, Some(0), "{err}");
     assert!(out.lines().any(|l| l == "GREETING=hi solo"), "{out}");
     assert!(out.lines().any(|l| l == "HOSTNAME=solo"), "{out}");
 
-    let (code, out, err) = k.run(&["exec", "solo", "--", "false"], b"").await;
+    let (code, out, err) = k.run(&["exec", "solo", "--", "false"]).await;
     assert_eq!((code, out.as_str()), (Some(1), ""), "{err}");
     assert!(err.contains("command terminated with exit code 1"), "{err}");
     let (code, _, err) = k
-        .run(
-            &["exec", "solo", "-c", "app", "--", "sh", "-c", "exit 3"],
-            b"",
-        )
+        .run(&["exec", "solo", "-c", "app", "--", "sh", "-c", "exit 3"])
         .await;
     assert_eq!(code, Some(3), "{err}");
 
     let (code, out, err) = k
-        .run(
+        .run_with_stdin(
             &["exec", "-i", "solo", "-c", "app", "--", "cat"],
             b"piped in\n",
         )
         .await;
     assert_eq!((code, out.as_str()), (Some(0), "piped in\n"), "{err}");
 
-    let (code, _, err) = k
-        .run(&["exec", "solo", "-c", "nope", "--", "env"], b"")
-        .await;
+    let (code, _, err) = k.run(&["exec", "solo", "-c", "nope", "--", "env"]).await;
     assert_eq!(code, Some(1));
     assert!(
         err.contains("Error from server (BadRequest): container nope is not valid for pod solo"),

@@ -1,9 +1,10 @@
 //! The real kubectl against `kubesim serve`.
-use std::path::Path;
+mod common;
+
+use common::kubectl::{Kubectl, serve};
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
 
 const CRD: &str = r#"apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
@@ -50,82 +51,12 @@ fn pod(greeting: &str) -> String {
     )
 }
 
-struct Kubectl {
-    dir: tempfile::TempDir,
-}
-
-impl Kubectl {
-    async fn run(&self, args: &[&str]) -> (bool, String, String) {
-        let out = tokio::time::timeout(
-            Duration::from_secs(60),
-            Command::new("kubectl")
-                .args(args)
-                .arg("--cache-dir")
-                .arg(self.dir.path().join("cache"))
-                .env("KUBECONFIG", self.dir.path().join("kubeconfig"))
-                .env("HOME", self.dir.path())
-                .output(),
-        )
-        .await
-        .expect("kubectl finished in time")
-        .expect("kubectl ran");
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-
-    async fn ok(&self, args: &[&str]) -> String {
-        let (ok, out, err) = self.run(args).await;
-        assert!(ok, "kubectl {args:?} failed: {err}");
-        out
-    }
-
-    fn write(&self, name: &str, content: &str) -> String {
-        let p = self.dir.path().join(name);
-        std::fs::write(&p, content).unwrap();
-        p.to_string_lossy().into_owned()
-    }
-}
-
-async fn serve(dir: &Path) -> Child {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kubesim"))
-        .args(["serve", "--port", "0", "--kubeconfig"])
-        .arg(dir.join("kubeconfig"))
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("kubesim serve starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-        .await
-        .expect("server announced itself")
-        .unwrap()
-        .unwrap();
-    assert!(
-        line.starts_with("kubesim serving at http://127.0.0.1:"),
-        "{line}"
-    );
-    child
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_works_against_kubesim_serve() {
-    if std::process::Command::new("kubectl")
-        .arg("version")
-        .arg("--client")
-        .output()
-        .is_err()
-    {
-        eprintln!("skipping: kubectl is not installed on this machine");
+    let Some(k) = Kubectl::new() else {
         return;
-    }
-    let k = Kubectl {
-        dir: tempfile::tempdir().unwrap(),
     };
-    let _server = serve(k.dir.path()).await;
+    let (_server, _) = serve(k.dir.path()).await;
 
     let crd = k.write("crd.yaml", CRD);
     assert!(
@@ -193,21 +124,16 @@ async fn kubectl_works_against_kubesim_serve() {
         "{table}"
     );
 
-    let mut watch = Command::new("kubectl")
-        .args([
+    let mut watch = k
+        .command(&[
             "get",
             "widget",
             "w1",
             "-w",
             "-o",
             "jsonpath={.spec.size}{\"\\n\"}",
-            "--cache-dir",
         ])
-        .arg(k.dir.path().join("cache"))
-        .env("KUBECONFIG", k.dir.path().join("kubeconfig"))
-        .env("HOME", k.dir.path())
         .stdout(Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .unwrap();
     let mut seen = BufReader::new(watch.stdout.take().unwrap()).lines();
@@ -266,9 +192,9 @@ async fn kubectl_works_against_kubesim_serve() {
             .await
             .contains("pod \"solo\" deleted")
     );
-    let (ok, _, err) = k.run(&["get", "pod", "solo"]).await;
+    let err = k.fails(&["get", "pod", "solo"]).await;
     assert!(
-        !ok && err.contains("Error from server (NotFound): pods \"solo\" not found"),
+        err.contains("Error from server (NotFound): pods \"solo\" not found"),
         "{err}"
     );
     assert!(

@@ -3,6 +3,7 @@
 //! --raw`, with the real server's errors and RBAC attributes.
 mod common;
 
+use common::kubectl::Kubectl;
 use common::wait_for;
 use http_body_util::BodyExt;
 use k8s_openapi::api::core::v1::{Namespace, Pod, Service, ServiceAccount};
@@ -443,52 +444,16 @@ async fn proxy_is_authorized_by_method_on_pods_proxy() {
     );
 }
 
-struct Kubectl {
-    dir: tempfile::TempDir,
-}
-
-impl Kubectl {
-    /// Exit code, stdout and stderr of kubectl run against the simulator's kubeconfig.
-    async fn run(&self, args: &[&str]) -> (Option<i32>, String, String) {
-        let out = tokio::process::Command::new("kubectl")
-            .arg("--cache-dir")
-            .arg(self.dir.path().join("cache"))
-            .args(args)
-            .env("KUBECONFIG", self.dir.path().join("kubeconfig"))
-            .env("HOME", self.dir.path())
-            .kill_on_drop(true)
-            .output();
-        let out = tokio::time::timeout(Duration::from_secs(60), out)
-            .await
-            .expect("kubectl finished in time")
-            .expect("kubectl ran");
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_get_raw_reaches_the_registered_pod_port() {
-    if std::process::Command::new("kubectl")
-        .args(["version", "--client"])
-        .output()
-        .is_err()
-    {
-        eprintln!("skipping: kubectl is not installed on this machine");
+    let Some(k) = Kubectl::new() else {
         return;
-    }
+    };
     // `kubesim serve` has no way to register endpoints: the simulator runs in process.
     let sim = Simulator::start().await.unwrap();
     let (_, ip) = metrics_pod(&sim).await;
     sim.register_pod_endpoint("ns", "p", "metrics", metrics_server().await);
-    let k = Kubectl {
-        dir: tempfile::tempdir().unwrap(),
-    };
-    sim.write_kubeconfig(k.dir.path().join("kubeconfig"))
-        .unwrap();
+    sim.write_kubeconfig(k.kubeconfig()).unwrap();
 
     for path in [
         "/api/v1/namespaces/ns/pods/p:9090/proxy/metrics",

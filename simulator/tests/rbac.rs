@@ -2,6 +2,7 @@
 //! the real kubectl.
 mod common;
 
+use common::kubectl::{Kubectl, serve};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
@@ -16,13 +17,9 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use std::fmt::Debug;
 use std::net::SocketAddr;
-use std::path::Path;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::process::{Child, Command};
 
 const TEAM: &str = "team";
 const OTHER: &str = "other";
@@ -550,74 +547,6 @@ subjects:
 - {kind: ServiceAccount, name: reader, namespace: default}
 "#;
 
-struct Kubectl {
-    dir: tempfile::TempDir,
-}
-
-impl Kubectl {
-    async fn run(&self, args: &[&str]) -> (bool, String, String) {
-        let out = tokio::time::timeout(
-            Duration::from_secs(60),
-            Command::new("kubectl")
-                .args(args)
-                .arg("--cache-dir")
-                .arg(self.dir.path().join("cache"))
-                .env("KUBECONFIG", self.dir.path().join("kubeconfig"))
-                .env("HOME", self.dir.path())
-                .output(),
-        )
-        .await
-        .expect("kubectl finished in time")
-        .expect("kubectl ran");
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-
-    async fn ok(&self, args: &[&str]) -> String {
-        let (ok, out, err) = self.run(args).await;
-        assert!(ok, "kubectl {args:?} failed: {err}");
-        out
-    }
-
-    async fn apply(&self, manifest: &str) -> String {
-        let path = self.dir.path().join("manifest.yaml");
-        std::fs::write(&path, manifest).expect("manifest written");
-        self.ok(&["apply", "-f", &path.to_string_lossy()]).await
-    }
-
-    async fn fails(&self, args: &[&str]) -> String {
-        let (ok, out, err) = self.run(args).await;
-        assert!(!ok, "kubectl {args:?} succeeded: {out}");
-        err
-    }
-}
-
-async fn serve(dir: &Path) -> (Child, SocketAddr) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kubesim"))
-        .args(["serve", "--port", "0", "--kubeconfig"])
-        .arg(dir.join("kubeconfig"))
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("kubesim serve starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-        .await
-        .expect("server announced itself")
-        .expect("stdout readable")
-        .expect("a line");
-    let addr = line
-        .strip_prefix("kubesim serving at http://")
-        .unwrap_or_else(|| panic!("{line}"))
-        .parse()
-        .expect("an address");
-    (child, addr)
-}
-
 /// kubectl sends credentials only over TLS, and kubesim serves plain HTTP: a TLS-terminating
 /// relay to `target` on a loopback port, with the PEM of the certificate it presents.
 async fn tls_relay(target: SocketAddr) -> (SocketAddr, String, tokio::task::JoinHandle<()>) {
@@ -654,17 +583,8 @@ async fn tls_relay(target: SocketAddr) -> (SocketAddr, String, tokio::task::Join
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_with_a_service_account_token_is_refused_until_bound() {
-    if std::process::Command::new("kubectl")
-        .arg("version")
-        .arg("--client")
-        .output()
-        .is_err()
-    {
-        eprintln!("skipping: kubectl is not installed on this machine");
+    let Some(k) = Kubectl::new() else {
         return;
-    }
-    let k = Kubectl {
-        dir: tempfile::tempdir().unwrap(),
     };
     let (_server, addr) = serve(k.dir.path()).await;
     let (relay, ca_pem, _relay) = tls_relay(addr).await;

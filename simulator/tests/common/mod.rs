@@ -1,6 +1,9 @@
 //! Shared helpers for the acceptance tests.
+// Every test file compiles this module into its own crate and uses only some of the helpers;
+// the rest would be reported as dead code there.
 #![allow(dead_code)]
 
+pub mod kubectl;
 pub mod webhook;
 
 use futures::{StreamExt, TryStreamExt};
