@@ -112,12 +112,7 @@ pub fn authorize(c: &Cluster, requester: &Requester, attrs: &Attributes) -> Resu
     let error = forbidden(user, attrs, &reason);
     c.auth.denials.record(Denial {
         user: user.username.clone(),
-        verb: attrs.verb.clone(),
-        group: attrs.group.clone(),
-        resource: attrs.resource.clone(),
-        subresource: attrs.subresource.clone(),
-        namespace: attrs.namespace.clone(),
-        name: attrs.name.clone(),
+        attributes: attrs.clone(),
         message: error.message.clone(),
     });
     Err(error)

@@ -1,26 +1,29 @@
 //! The log of requests RBAC refused, so tests can assert a client was never refused.
 
+use super::Attributes;
+use std::ops::Deref;
 use std::sync::{Arc, Mutex};
 
 /// One refused request.
+///
+/// It dereferences to the request's [`Attributes`], so `denial.verb`, `denial.resource`,
+/// `denial.namespace` and the rest read as fields of the denial.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Denial {
     /// The user name, e.g. `system:serviceaccount:openlit:openlit-operator`.
     pub user: String,
-    /// The verb, e.g. `get` or `watch`.
-    pub verb: String,
-    /// The API group (`""` for core).
-    pub group: String,
-    /// The resource, e.g. `secrets`.
-    pub resource: String,
-    /// The subresource, e.g. `status` (`""` for none).
-    pub subresource: String,
-    /// The namespace (`""` for cluster-scoped requests).
-    pub namespace: String,
-    /// The object name (`""` when the request names none).
-    pub name: String,
+    /// What the refused request asked for.
+    pub attributes: Attributes,
     /// The message of the 403 response.
     pub message: String,
+}
+
+impl Deref for Denial {
+    type Target = Attributes;
+
+    fn deref(&self) -> &Attributes {
+        &self.attributes
+    }
 }
 
 /// Every refusal, in order.
