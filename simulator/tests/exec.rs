@@ -2,7 +2,7 @@
 //! against a running container's resolved environment and mounted files.
 mod common;
 
-use common::kubectl::{Kubectl, serve};
+use common::kubectl::kubectl_and_serve;
 use common::wait_for;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
@@ -312,10 +312,9 @@ spec:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_exec_prints_env_and_exits_with_the_command_status() {
-    let Some(k) = Kubectl::new() else {
+    let Some((k, _server, _)) = kubectl_and_serve().await else {
         return;
     };
-    let (_server, _) = serve(k.dir.path()).await;
     let pod = k.write("pod.yaml", POD);
     let (code, _, err) = k.run(&["apply", "-f", &pod]).await;
     assert_eq!(code, Some(0), "{err}");

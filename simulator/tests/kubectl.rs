@@ -1,7 +1,7 @@
 //! The real kubectl against `kubesim serve`.
 mod common;
 
-use common::kubectl::{Kubectl, serve};
+use common::kubectl::kubectl_and_serve;
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -53,10 +53,9 @@ fn pod(greeting: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_works_against_kubesim_serve() {
-    let Some(k) = Kubectl::new() else {
+    let Some((k, _server, _)) = kubectl_and_serve().await else {
         return;
     };
-    let (_server, _) = serve(k.dir.path()).await;
 
     let crd = k.write("crd.yaml", CRD);
     assert!(

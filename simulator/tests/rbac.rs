@@ -2,7 +2,7 @@
 //! the real kubectl.
 mod common;
 
-use common::kubectl::{Kubectl, serve};
+use common::kubectl::kubectl_and_serve;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
@@ -583,10 +583,9 @@ async fn tls_relay(target: SocketAddr) -> (SocketAddr, String, tokio::task::Join
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_with_a_service_account_token_is_refused_until_bound() {
-    let Some(k) = Kubectl::new() else {
+    let Some((k, _server, addr)) = kubectl_and_serve().await else {
         return;
     };
-    let (_server, addr) = serve(k.dir.path()).await;
     let (relay, ca_pem, _relay) = tls_relay(addr).await;
     let ca = k.dir.path().join("ca.crt");
     std::fs::write(&ca, ca_pem).expect("CA written");

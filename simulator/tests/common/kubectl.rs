@@ -113,12 +113,21 @@ fn ran(out: Result<std::io::Result<Output>, Elapsed>) -> Ran {
     )
 }
 
-/// `kubesim serve` on a free loopback port, writing its kubeconfig to `dir/kubeconfig`; returns
-/// the process (killed when dropped) once it has announced its address, and that address.
-pub async fn serve(dir: &Path) -> (Child, SocketAddr) {
+/// `kubesim serve` with a new kubectl on its kubeconfig, or `None` when kubectl is not installed
+/// (see [`Kubectl::new`]). Returns the kubectl, the server process (killed when dropped) and the
+/// address it serves at.
+pub async fn kubectl_and_serve() -> Option<(Kubectl, Child, SocketAddr)> {
+    let k = Kubectl::new()?;
+    let (server, addr) = serve(&k.kubeconfig()).await;
+    Some((k, server, addr))
+}
+
+/// `kubesim serve` on a free loopback port, writing its kubeconfig to `kubeconfig`; returns the
+/// process (killed when dropped) once it has announced its address, and that address.
+async fn serve(kubeconfig: &Path) -> (Child, SocketAddr) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_kubesim"))
         .args(["serve", "--port", "0", "--kubeconfig"])
-        .arg(dir.join("kubeconfig"))
+        .arg(kubeconfig)
         .stdout(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
