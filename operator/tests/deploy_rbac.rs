@@ -321,21 +321,21 @@ async fn without_the_lease_rule_the_operator_is_refused_and_never_leads() {
         install
             .denials()
             .into_iter()
-            .filter(|d| d.resource == "leases")
+            .filter(|d| d.attributes.resource == "leases")
             .count()
     };
     let first = eventually("the operator is refused the Lease", || async {
         install
             .denials()
             .into_iter()
-            .find(|d| d.resource == "leases")
+            .find(|d| d.attributes.resource == "leases")
     })
     .await;
     assert_eq!(
         (
-            first.verb.as_str(),
-            first.namespace.as_str(),
-            first.name.as_str()
+            first.attributes.verb.as_str(),
+            first.attributes.namespace.as_str(),
+            first.attributes.name.as_str()
         ),
         (
             "get",
@@ -382,21 +382,24 @@ async fn without_the_status_rule_resources_never_get_a_status() {
         install
             .denials()
             .into_iter()
-            .filter(|d| d.resource == "autoinstrumentations" && d.subresource == "status")
+            .filter(|d| {
+                d.attributes.resource == "autoinstrumentations"
+                    && d.attributes.subresource == "status"
+            })
             .count()
     };
     let first = eventually("the operator is refused the status write", || async {
         install
             .denials()
             .into_iter()
-            .find(|d| d.subresource == "status")
+            .find(|d| d.attributes.subresource == "status")
     })
     .await;
     assert_eq!(
         (
-            first.resource.as_str(),
-            first.namespace.as_str(),
-            first.name.as_str()
+            first.attributes.resource.as_str(),
+            first.attributes.namespace.as_str(),
+            first.attributes.name.as_str()
         ),
         ("autoinstrumentations", APPS, "chat")
     );
@@ -404,7 +407,7 @@ async fn without_the_status_rule_resources_never_get_a_status() {
         first.message,
         format!(
             "autoinstrumentations.openlit.io \"chat\" is forbidden: User \"{}\" cannot {} resource \"autoinstrumentations/status\" in API group \"openlit.io\" in the namespace \"apps\"",
-            install.user, first.verb
+            install.user, first.attributes.verb
         )
     );
     // The controller retries with backoff on the virtual clock, and is refused again.

@@ -205,7 +205,11 @@ async fn each_verb_is_allowed_only_by_a_rule_naming_it() {
     );
     forbidden(Api::<Secret>::namespaced(app.clone(), TEAM).get("a").await);
 
-    let verbs: Vec<String> = sim.denials().iter().map(|d| d.verb.clone()).collect();
+    let verbs: Vec<String> = sim
+        .denials()
+        .iter()
+        .map(|d| d.attributes.verb.clone())
+        .collect();
     assert_eq!(
         verbs,
         [
@@ -223,9 +227,9 @@ async fn each_verb_is_allowed_only_by_a_rule_naming_it() {
     assert_eq!(
         (
             first.user.as_str(),
-            first.resource.as_str(),
-            first.namespace.as_str(),
-            first.name.as_str()
+            first.attributes.resource.as_str(),
+            first.attributes.namespace.as_str(),
+            first.attributes.name.as_str()
         ),
         (APP, "configmaps", TEAM, "")
     );
@@ -394,7 +398,10 @@ async fn resource_names_limit_gets_and_name_selected_watches() {
     let denied = sim.denials();
     assert_eq!(denied.len(), 4, "{denied:?}");
     assert_eq!(
-        (denied[3].verb.as_str(), denied[3].name.as_str()),
+        (
+            denied[3].attributes.verb.as_str(),
+            denied[3].attributes.name.as_str()
+        ),
         ("create", "")
     );
 }

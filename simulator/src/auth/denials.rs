@@ -1,13 +1,9 @@
 //! The log of requests RBAC refused, so tests can assert a client was never refused.
 
 use super::Attributes;
-use std::ops::Deref;
 use std::sync::{Arc, Mutex};
 
-/// One refused request.
-///
-/// It dereferences to the request's [`Attributes`], so `denial.verb`, `denial.resource`,
-/// `denial.namespace` and the rest read as fields of the denial.
+/// One refused request: who asked, what they asked for, and the message they got.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Denial {
     /// The user name, e.g. `system:serviceaccount:openlit:openlit-operator`.
@@ -16,14 +12,6 @@ pub struct Denial {
     pub attributes: Attributes,
     /// The message of the 403 response.
     pub message: String,
-}
-
-impl Deref for Denial {
-    type Target = Attributes;
-
-    fn deref(&self) -> &Attributes {
-        &self.attributes
-    }
 }
 
 /// Every refusal, in order.
