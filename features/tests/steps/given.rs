@@ -61,8 +61,10 @@ async fn namespace(world: &mut OperatorWorld, name: String) {
         .expect("namespace created");
 }
 
+/// Applies the step's AutoInstrumentation (creating its namespace if needed) and waits until the
+/// operator uses it.
 #[given(expr = "this AutoInstrumentation in namespace {string}:")]
-async fn resource_in(world: &mut OperatorWorld, namespace: String, step: &Step) {
+pub(super) async fn resource_in(world: &mut OperatorWorld, namespace: String, step: &Step) {
     let yaml = step
         .docstring
         .as_deref()

@@ -57,19 +57,7 @@ async fn create_pod_from_yaml(world: &mut OperatorWorld, namespace: String, step
 
 #[when(expr = "I apply this AutoInstrumentation in namespace {string}:")]
 async fn apply_resource(world: &mut OperatorWorld, namespace: String, step: &Step) {
-    let yaml = step
-        .docstring
-        .as_deref()
-        .expect("the step carries the resource as a docstring");
-    let cluster = world.cluster();
-    cluster
-        .ensure_namespace(&namespace)
-        .await
-        .expect("namespace created");
-    cluster
-        .apply_and_await(&namespace, yaml)
-        .await
-        .expect("the resource is applied and seen by the operator");
+    super::given::resource_in(world, namespace, step).await;
 }
 
 async fn create(world: &mut OperatorWorld, namespace: &str, pod: serde_json::Value) {
