@@ -208,10 +208,18 @@ pub fn validate_builtin(kind: &str, obj: &Value) -> Vec<Cause> {
     let pod_spec =
         |out: &mut Vec<Cause>, spec: &Value, prefix: &str| match spec["containers"].as_array() {
             Some(cs) if !cs.is_empty() => {
+                // Container names are unique across init and app containers.
+                let mut names = std::collections::BTreeSet::new();
                 for key in ["initContainers", "containers"] {
                     for (i, c) in spec[key].as_array().into_iter().flatten().enumerate() {
-                        if c["name"].as_str().is_none_or(str::is_empty) {
-                            required(out, format!("{prefix}.{key}[{i}].name"));
+                        match c["name"].as_str().filter(|n| !n.is_empty()) {
+                            None => required(out, format!("{prefix}.{key}[{i}].name")),
+                            Some(name) if !names.insert(name) => out.push(Cause {
+                                reason: "FieldValueDuplicate".into(),
+                                message: format!("Duplicate value: \"{name}\""),
+                                field: format!("{prefix}.{key}[{i}].name"),
+                            }),
+                            Some(_) => {}
                         }
                         if c["image"].as_str().is_none_or(str::is_empty) {
                             required(out, format!("{prefix}.{key}[{i}].image"));

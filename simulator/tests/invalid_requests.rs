@@ -92,6 +92,31 @@ async fn invalid_requests_get_real_status_bodies_and_change_nothing() {
     assert_eq!(code, 422);
     assert_eq!(body["details"]["causes"][0]["field"], "metadata.name");
 
+    // Container names are unique across init and app containers, as the real validation has it.
+    let pod = json!({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "twice"},
+        "spec": {
+            "initContainers": [{"name": "setup", "image": "busybox"}],
+            "containers": [{"name": "app", "image": "python:3.12-slim"}, {"name": "setup", "image": "busybox"}],
+        },
+    });
+    let (code, body) = send(
+        &client,
+        "POST",
+        "/api/v1/namespaces/default/pods",
+        &pod.to_string(),
+    )
+    .await;
+    assert_eq!(code, 422, "{body}");
+    assert_eq!(
+        body["message"],
+        "Pod \"twice\" is invalid: spec.containers[1].name: Duplicate value: \"setup\""
+    );
+    assert_eq!(
+        body["details"]["causes"][0],
+        json!({"reason": "FieldValueDuplicate", "message": "Duplicate value: \"setup\"", "field": "spec.containers[1].name"})
+    );
+
     let (code, body) = send(&client, "GET", "/api/v1/namespaces/default/widgets", "").await;
     assert_eq!(code, 404);
     assert_status(&body, 404, "NotFound");
