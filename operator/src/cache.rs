@@ -16,12 +16,14 @@ use std::sync::{Arc, RwLock};
 use futures::StreamExt;
 use futures::stream::select_all;
 use kube::core::DeserializeGuard;
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::watcher;
 use kube::{Api, Client};
 
+use crate::clock::SharedClock;
 use crate::crd::AutoInstrumentation;
 use crate::inject::{DEFAULT_IMAGE_PREFIX, Policy};
 use crate::metrics::Metrics;
+use crate::watch::{WATCH_BACKOFF, watch_with_backoff};
 use crate::webhook::PolicySource;
 
 /// What the cache watches.
@@ -86,8 +88,14 @@ impl PolicyCache {
         })
     }
 
-    /// Watches the resources until `shutdown` completes. API errors are retried with backoff.
-    pub async fn run(&self, client: Client, shutdown: impl Future<Output = ()> + Send) {
+    /// Watches the resources until `shutdown` completes. API errors are retried with backoff on
+    /// `clock`.
+    pub async fn run(
+        &self,
+        client: Client,
+        clock: SharedClock,
+        shutdown: impl Future<Output = ()> + Send,
+    ) {
         let scopes: Vec<Option<String>> = match self.scopes() {
             Some(list) => list.into_iter().map(Some).collect(),
             None => vec![None],
@@ -97,10 +105,18 @@ impl PolicyCache {
                 Some(ns) => Api::namespaced(client.clone(), ns),
                 None => Api::all(client.clone()),
             };
-            watcher(api, watcher::Config::default())
-                .default_backoff()
-                .map(move |event| (scope.clone(), event))
-                .boxed()
+            let what = match &scope {
+                Some(ns) => format!("AutoInstrumentation resources in {ns}"),
+                None => "AutoInstrumentation resources".to_string(),
+            };
+            watch_with_backoff(
+                watcher(api, watcher::Config::default()),
+                clock.clone(),
+                WATCH_BACKOFF,
+                what,
+            )
+            .map(move |event| (scope.clone(), event))
+            .boxed()
         });
         let mut events = select_all(streams);
         let mut pending: HashMap<Option<String>, Vec<AutoInstrumentation>> = HashMap::new();

@@ -13,5 +13,6 @@ pub mod preview;
 pub mod run;
 pub mod telemetry;
 pub mod tls;
+pub mod watch;
 pub mod webhook;
 pub mod webhook_config;

@@ -21,7 +21,7 @@ use futures::StreamExt;
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
 use k8s_openapi::api::rbac::v1::ClusterRole;
 use kube::api::{Patch, PatchParams};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::watcher;
 use kube::{Api, Client};
 use serde_json::{Value, json};
 use tokio::sync::watch;
@@ -29,6 +29,7 @@ use tokio::sync::watch;
 use crate::clock::SharedClock;
 use crate::inject::OPT_OUT_KEY;
 use crate::tls::ServingCertificate;
+use crate::watch::{WATCH_BACKOFF, watch_with_backoff};
 
 /// Name of the single webhook in the configuration.
 pub const WEBHOOK_NAME: &str = "pod-instrumentation.openlit.io";
@@ -244,7 +245,12 @@ pub async fn run_webhook_config(
 ) {
     let api: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
     let config = watcher::Config::default().fields(&format!("metadata.name={}", settings.name));
-    let stream = watcher(api.clone(), config).default_backoff();
+    let stream = watch_with_backoff(
+        watcher(api.clone(), config),
+        clock.clone(),
+        WATCH_BACKOFF,
+        "the webhook configuration".into(),
+    );
     tokio::pin!(stream, shutdown);
     let mut bundles = certificate.subscribe();
     let mut live: Option<Value> = None;

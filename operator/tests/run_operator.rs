@@ -318,8 +318,7 @@ async fn a_replica_started_while_the_api_server_is_unavailable_recovers() {
     );
 
     cluster.sim.faults().clear();
-    // Recovery needs no restart; the operator retries on its clock (and the real-time backoff
-    // of the watches it shares with kube-runtime).
+    // Recovery needs no restart; the operator retries on its clock, its watches included.
     let mut moved = Duration::ZERO;
     loop {
         let ready = get(operator.health_addr(), "/readyz")

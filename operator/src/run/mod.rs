@@ -194,8 +194,9 @@ impl Operator {
         background.push(tokio::spawn({
             let cache = cache.clone();
             let client = client.clone();
+            let clock = clock.clone();
             let stop = stopped(&stop_background);
-            async move { cache.run(client, stop).await }
+            async move { cache.run(client, clock, stop).await }
         }));
 
         let certificate = ServingCertificate::new();

@@ -10,7 +10,7 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::{ObjectMeta, PostParams};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::watcher;
 use kube::{Api, Client};
 use tokio::sync::watch;
 
@@ -19,6 +19,7 @@ use super::resolver::{LoadedCertificate, ServingCertificate};
 use super::{TlsError, TlsSettings};
 use crate::clock::SharedClock;
 use crate::metrics::Metrics;
+use crate::watch::{WATCH_BACKOFF, watch_with_backoff};
 
 /// Attempts at one decision before waiting for the retry interval.
 const ATTEMPTS: usize = 5;
@@ -38,7 +39,12 @@ pub async fn run_secret_certificates(
     let api: Api<Secret> = Api::namespaced(client, &settings.namespace);
     let config =
         watcher::Config::default().fields(&format!("metadata.name={}", settings.secret_name));
-    let stream = watcher(api.clone(), config).default_backoff();
+    let stream = watch_with_backoff(
+        watcher(api.clone(), config),
+        clock.clone(),
+        WATCH_BACKOFF,
+        "the certificate Secret".into(),
+    );
     tokio::pin!(stream, shutdown);
     let policy = settings.issue_policy();
     let mut latest: Option<Secret> = None;

@@ -139,8 +139,11 @@ impl Replica {
         {
             let cache = cache.clone();
             let client = client.clone();
+            let clock = clock.clone();
             let stop = signal(&shutdown_rx);
-            tasks.push(tokio::spawn(async move { cache.run(client, stop).await }));
+            tasks.push(tokio::spawn(
+                async move { cache.run(client, clock, stop).await },
+            ));
         }
         {
             let stop = signal(&shutdown_rx);
