@@ -10,6 +10,7 @@ use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::Client;
 use kube::api::{Api, ListParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::core::DynamicObject;
 use serde_json::Value;
 
 use crate::backend::{Backend, ClusterTarget, SIMULATED_TAG};
@@ -154,17 +155,25 @@ impl TestCluster {
         }
     }
 
-    /// Applies an AutoInstrumentation and waits until the operator uses this generation of it:
-    /// simulated, until every running replica's cache holds it; on a real cluster, until its
-    /// status reports the generation.
-    pub async fn apply_and_await(&self, namespace: &str, yaml: &str) -> StepResult<()> {
+    /// Applies an AutoInstrumentation in `namespace` (created if needed), noting it for clean-up.
+    pub async fn apply(&self, namespace: &str, yaml: &str) -> StepResult<DynamicObject> {
+        self.ensure_namespace(namespace).await?;
         let applied = kube_ops::apply_autoinstrumentation(&self.client, namespace, yaml).await?;
         let name = applied.metadata.name.clone().unwrap_or_default();
-        let generation = applied.metadata.generation.unwrap_or(0);
         self.created_object(
             namespace,
             format!("/apis/openlit.io/v1alpha1/namespaces/{namespace}/autoinstrumentations/{name}"),
         );
+        Ok(applied)
+    }
+
+    /// Applies an AutoInstrumentation (see [`TestCluster::apply`]) and waits until the operator
+    /// uses this generation of it: simulated, until every running replica's cache holds it; on a
+    /// real cluster, until its status reports the generation.
+    pub async fn apply_and_await(&self, namespace: &str, yaml: &str) -> StepResult<()> {
+        let applied = self.apply(namespace, yaml).await?;
+        let name = applied.metadata.name.clone().unwrap_or_default();
+        let generation = applied.metadata.generation.unwrap_or(0);
         eventually(
             WAIT,
             &format!("the operator to see {namespace}/{name}"),

@@ -65,17 +65,9 @@ async fn namespace(world: &mut OperatorWorld, name: String) {
 /// operator uses it.
 #[given(expr = "this AutoInstrumentation in namespace {string}:")]
 pub(super) async fn resource_in(world: &mut OperatorWorld, namespace: String, step: &Step) {
-    let yaml = step
-        .docstring
-        .as_deref()
-        .expect("the step carries the resource as a docstring");
-    let cluster = world.cluster();
-    cluster
-        .ensure_namespace(&namespace)
-        .await
-        .expect("namespace created");
-    cluster
-        .apply_and_await(&namespace, yaml)
+    world
+        .cluster()
+        .apply_and_await(&namespace, super::docstring(step))
         .await
         .expect("the resource is applied and seen by the operator");
 }

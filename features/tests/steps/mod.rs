@@ -17,6 +17,13 @@ use features::cluster::TestCluster;
 use features::simulation::Simulation;
 use serde_json::Value;
 
+/// The step's docstring: the manifest a step carries.
+pub fn docstring(step: &cucumber::gherkin::Step) -> &str {
+    step.docstring
+        .as_deref()
+        .expect("the step carries the manifest as a docstring")
+}
+
 /// A Secret's data value, decoded (empty when absent or not base64).
 pub fn decode(value: &Value) -> Vec<u8> {
     base64::engine::general_purpose::STANDARD

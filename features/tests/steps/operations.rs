@@ -6,7 +6,7 @@ use std::time::Duration;
 use cucumber::{then, when};
 use features::kube_ops::{self, WAIT};
 use features::probe;
-use features::simulation::LEASE_DURATION;
+use features::simulation::{LEASE_DURATION, Simulation};
 
 use super::{OperatorWorld, decode};
 
@@ -137,15 +137,7 @@ async fn new_certificate(world: &mut OperatorWorld) {
     .await
     .expect("the certificate was renewed");
     // Every running replica serves the renewed certificate, without a restart.
-    let secret = cluster
-        .certificate_secret()
-        .await
-        .expect("the certificate Secret exists");
-    let ca = decode(&secret["data"]["ca.crt"]);
-    let server = cluster.webhook_server_name();
-    let simulation = cluster
-        .simulation()
-        .expect("replicas the scenario controls");
+    let (ca, server, simulation) = replica_trust(world).await;
     kube_ops::eventually(
         WAIT,
         "every replica to serve the renewed certificate",
@@ -170,18 +162,21 @@ async fn new_certificate(world: &mut OperatorWorld) {
     .expect("the replicas reloaded the certificate");
 }
 
+/// What a client of the replicas needs: the installation's CA, the name its certificate is issued
+/// for, and the simulation holding the replicas.
+async fn replica_trust(world: &OperatorWorld) -> (Vec<u8>, String, &Simulation) {
+    let secret = world.certificate_secret().await;
+    let ca = decode(&secret["data"]["ca.crt"]);
+    (
+        ca,
+        world.cluster().webhook_server_name(),
+        world.simulation(),
+    )
+}
+
 #[then(expr = "every replica answers {string} and {string} with 200")]
 async fn probes_answer(world: &mut OperatorWorld, first: String, second: String) {
-    let cluster = world.cluster();
-    let secret = cluster
-        .certificate_secret()
-        .await
-        .expect("the certificate Secret exists");
-    let ca = decode(&secret["data"]["ca.crt"]);
-    let server = cluster.webhook_server_name();
-    let simulation = cluster
-        .simulation()
-        .expect("replicas the scenario controls");
+    let (ca, server, simulation) = replica_trust(world).await;
     for replica in simulation.running() {
         for path in [&first, &second] {
             let status =

@@ -47,11 +47,7 @@ async fn create_simple_pod(
 
 #[when(expr = "I create this pod in namespace {string}:")]
 async fn create_pod_from_yaml(world: &mut OperatorWorld, namespace: String, step: &Step) {
-    let yaml = step
-        .docstring
-        .as_deref()
-        .expect("the step carries the pod as a docstring");
-    let pod = kube_ops::manifest(yaml).expect("the pod manifest is YAML");
+    let pod = kube_ops::manifest(super::docstring(step)).expect("the pod manifest is YAML");
     create(world, &namespace, pod).await;
 }
 
@@ -97,22 +93,9 @@ async fn create(world: &mut OperatorWorld, namespace: &str, pod: serde_json::Val
 
 #[when(expr = "I try to apply this AutoInstrumentation in namespace {string}:")]
 async fn try_apply_resource(world: &mut OperatorWorld, namespace: String, step: &Step) {
-    let yaml = step
-        .docstring
-        .as_deref()
-        .expect("the step carries the resource as a docstring");
-    let cluster = world.cluster();
-    cluster
-        .ensure_namespace(&namespace)
-        .await
-        .expect("namespace created");
-    let result = kube_ops::apply_autoinstrumentation(&cluster.client, &namespace, yaml).await;
-    if let Ok(applied) = &result {
-        let name = applied.metadata.name.clone().unwrap_or_default();
-        cluster.created_object(
-            &namespace,
-            format!("/apis/openlit.io/v1alpha1/namespaces/{namespace}/autoinstrumentations/{name}"),
-        );
-    }
+    let result = world
+        .cluster()
+        .apply(&namespace, super::docstring(step))
+        .await;
     world.refused = result.err().map(|e| e.to_string());
 }
