@@ -179,6 +179,21 @@ pub fn new_uid() -> String {
     )
 }
 
+/// Validate a `generateName` prefix as the API server does: a trailing `-` is allowed (the random
+/// suffix follows it), anything else must already be a valid DNS-1123 subdomain.
+pub fn validate_generate_name(prefix: &str) -> Option<Cause> {
+    let masked = match prefix.strip_suffix('-') {
+        Some(head) => format!("{head}a"),
+        None => prefix.to_string(),
+    };
+    let mut cause = validate_name(&masked)?;
+    cause.message = cause
+        .message
+        .replacen(&format!("{masked:?}"), &format!("{prefix:?}"), 1);
+    cause.field = "metadata.generateName".into();
+    Some(cause)
+}
+
 /// Validate an object name as a DNS-1123 subdomain.
 pub fn validate_name(name: &str) -> Option<Cause> {
     let re_ok = !name.is_empty()

@@ -102,6 +102,12 @@ fn decode_custom(
 fn validate(def: &ResourceDef, obj: &Value) -> Result<(), ApiError> {
     let name = obj["metadata"]["name"].as_str().unwrap_or_default();
     let mut causes: Vec<Cause> = vec![];
+    if let Some(prefix) = obj["metadata"]["generateName"]
+        .as_str()
+        .filter(|g| !g.is_empty())
+    {
+        causes.extend(cluster::validate_generate_name(prefix));
+    }
     if def.kind != "CustomResourceDefinition" || !name.is_empty() {
         causes.extend(cluster::validate_name(name));
     }
@@ -112,7 +118,14 @@ fn validate(def: &ResourceDef, obj: &Value) -> Result<(), ApiError> {
     if causes.is_empty() {
         Ok(())
     } else {
-        Err(ApiError::invalid(&def.group, &def.kind, name, causes))
+        // events.k8s.io Events are stored by the core Event registry, whose errors name the
+        // kind without a group.
+        let group = if def.group == "events.k8s.io" {
+            ""
+        } else {
+            def.group.as_str()
+        };
+        Err(ApiError::invalid(group, &def.kind, name, causes))
     }
 }
 

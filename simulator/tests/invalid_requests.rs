@@ -117,6 +117,44 @@ async fn invalid_requests_get_real_status_bodies_and_change_nothing() {
         json!({"reason": "FieldValueDuplicate", "message": "Duplicate value: \"setup\"", "field": "spec.containers[1].name"})
     );
 
+    // A generateName prefix must be a DNS subdomain once its trailing `-` is masked: the real
+    // API server refuses `bad.` (it once refused every Event the operator wrote) and takes `good-`.
+    let event = |prefix: &str| {
+        json!({
+            "apiVersion": "events.k8s.io/v1", "kind": "Event",
+            "metadata": {"generateName": prefix},
+            "eventTime": "2026-12-07T16:00:00.000000Z", "reportingController": "x/y",
+            "reportingInstance": "i", "action": "Reconcile", "reason": "R", "type": "Normal",
+            "regarding": {"kind": "Pod", "name": "p", "namespace": "default"},
+        })
+        .to_string()
+    };
+    let events = "/apis/events.k8s.io/v1/namespaces/default/events";
+    let (code, body) = send(&client, "POST", events, &event("bad.")).await;
+    assert_eq!(code, 422, "{body}");
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(message.starts_with("Event \"bad."), "{message}");
+    assert!(
+        message.contains(
+            "metadata.generateName: Invalid value: \"bad.\": a lowercase RFC 1123 subdomain"
+        ),
+        "{message}"
+    );
+    assert_eq!(
+        body["details"]["causes"][0]["field"],
+        "metadata.generateName"
+    );
+    // Accepted as a dry run, so the store stays unchanged.
+    let dry_run = format!("{events}?dryRun=All");
+    let (code, body) = send(&client, "POST", &dry_run, &event("good-")).await;
+    assert_eq!(code, 201, "{body}");
+    assert!(
+        body["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("good-")
+    );
+
     let (code, body) = send(&client, "GET", "/api/v1/namespaces/default/widgets", "").await;
     assert_eq!(code, 404);
     assert_status(&body, 404, "NotFound");

@@ -55,7 +55,9 @@ impl Recorder {
         let name = resource.name_any();
         let event = Event {
             metadata: ObjectMeta {
-                generate_name: Some(format!("{name}.")),
+                // A `-` before the server's random suffix: the API server refuses a prefix
+                // ending in `.` (it must be a DNS subdomain once the suffix is masked).
+                generate_name: Some(format!("{name}-")),
                 namespace: Some(namespace.clone()),
                 ..ObjectMeta::default()
             },

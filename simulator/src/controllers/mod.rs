@@ -130,7 +130,7 @@ pub(crate) async fn record_event(
     let now = c.clock.timestamp();
     let ev = json!({
         "apiVersion": "v1", "kind": "Event",
-        "metadata": {"generateName": format!("{name}."), "namespace": ns},
+        "metadata": {"name": format!("{name}.{}", crate::cluster::random_suffix(10)), "namespace": ns},
         "involvedObject": {"apiVersion": obj["apiVersion"], "kind": obj["kind"], "name": name, "namespace": ns, "uid": obj["metadata"]["uid"], "resourceVersion": obj["metadata"]["resourceVersion"]},
         "reason": reason, "message": message, "type": ty, "count": 1,
         "source": {"component": component}, "firstTimestamp": now, "lastTimestamp": now, "reportingComponent": component,
