@@ -21,6 +21,7 @@ spec:
     subresources: {status: {}}
     additionalPrinterColumns:
     - {name: Size, type: integer, jsonPath: .spec.size}
+    - {name: Ready, type: string, jsonPath: '.status.conditions[?(@.type=="Ready")].status'}
     schema:
       openAPIV3Schema:
         type: object
@@ -31,6 +32,9 @@ spec:
             properties:
               size: {type: integer, description: How many parts the widget has., default: 3}
               image: {type: string, description: The image to run.}
+          status:
+            type: object
+            x-kubernetes-preserve-unknown-fields: true
 "#;
 
 fn widget(size: u32) -> String {
@@ -112,16 +116,24 @@ async fn kubectl_works_against_kubesim_serve() {
     );
     let yaml = k.ok(&["get", "pod", "solo", "-o", "yaml"]).await;
     assert!(yaml.contains("greeting: hello"), "{yaml}");
+    // A filtered printer column prints the matching condition's status, as the API server does.
+    k.ok(&[
+        "patch",
+        "widget",
+        "w1",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"conditions":[{"type":"Synced","status":"False"},{"type":"Ready","status":"True"}]}}"#,
+    ])
+    .await;
     let table = k.ok(&["get", "wd"]).await;
-    assert!(
-        table
-            .lines()
-            .next()
-            .unwrap()
-            .split_whitespace()
-            .eq(["NAME", "SIZE"]),
-        "{table}"
-    );
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows[0], ["NAME", "SIZE", "READY"], "{table}");
+    assert_eq!(rows[1][..3], ["w1", "4", "True"], "{table}");
 
     let mut watch = k
         .command(&[

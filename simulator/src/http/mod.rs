@@ -3,6 +3,7 @@
 pub mod authz;
 mod discovery;
 mod exec;
+mod jsonpath;
 mod openapi;
 mod protobuf;
 pub mod proxy;

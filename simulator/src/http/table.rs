@@ -45,28 +45,6 @@ fn col(name: &str, ty: &str, priority: u8) -> Value {
     json!({"name": name, "type": ty, "format": format, "description": name, "priority": priority})
 }
 
-/// Evaluate a simple JSONPath such as `.spec.replicas` or `.status.conditions[0].type`.
-pub fn json_path<'a>(obj: &'a Value, path: &str) -> Option<&'a Value> {
-    let mut cur = obj;
-    for seg in path
-        .trim_start_matches('.')
-        .split('.')
-        .filter(|s| !s.is_empty())
-    {
-        let (field, idx) = match seg.split_once('[') {
-            Some((f, rest)) => (f, rest.trim_end_matches(']').parse::<usize>().ok()),
-            None => (seg, None),
-        };
-        if !field.is_empty() {
-            cur = cur.get(field)?;
-        }
-        if let Some(i) = idx {
-            cur = cur.get(i)?;
-        }
-    }
-    Some(cur)
-}
-
 fn columns(def: &ResourceDef) -> Vec<Value> {
     if def.custom && !def.printer_columns.is_empty() {
         let mut cols = vec![col("Name", "string", 0)];
@@ -156,7 +134,7 @@ fn cells(def: &ResourceDef, o: &Value, now: DateTime<Utc>) -> Vec<Value> {
     if def.custom && !def.printer_columns.is_empty() {
         let mut cells = vec![name];
         for c in &def.printer_columns {
-            let v = json_path(o, c["jsonPath"].as_str().unwrap_or_default())
+            let v = super::jsonpath::first(o, c["jsonPath"].as_str().unwrap_or_default())
                 .cloned()
                 .unwrap_or(Value::Null);
             let v = match (c["type"].as_str(), &v) {
