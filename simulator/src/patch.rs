@@ -46,6 +46,14 @@ pub fn merge_key(kind: &str, path: &[String], field: &str) -> Option<&'static st
         "ownerReferences" => Some("uid"),
         "conditions" => Some("type"),
         "topologySpreadConstraints" => Some("topologyKey"),
+        "webhooks"
+            if matches!(
+                kind,
+                "MutatingWebhookConfiguration" | "ValidatingWebhookConfiguration"
+            ) && path.is_empty() =>
+        {
+            Some("name")
+        }
         _ => None,
     }
 }
@@ -182,9 +190,11 @@ fn smp_list(kind: &str, path: &mut Vec<String>, key: &str, target: &mut Value, i
     *target = Value::Array(list);
 }
 
+/// A patch value as stored: directives dropped, and `null` members too (a built-in object decodes
+/// them as absent fields).
 fn strip_directives(m: Map<String, Value>) -> Map<String, Value> {
     m.into_iter()
-        .filter(|(k, _)| !k.starts_with('$'))
+        .filter(|(k, v)| !k.starts_with('$') && !v.is_null())
         .map(|(k, v)| (k, strip_directives_value(v)))
         .collect()
 }

@@ -219,3 +219,54 @@ async fn kubectl_works_against_kubesim_serve() {
             .contains("widget.example.com \"w1\" deleted")
     );
 }
+
+/// A webhook configuration first applied with a Service reference.
+const WEBHOOK_BY_SERVICE: &str = r#"apiVersion: admissionregistration.k8s.io/v1
+kind: MutatingWebhookConfiguration
+metadata: {name: hook}
+webhooks:
+- name: a.example.com
+  admissionReviewVersions: [v1]
+  sideEffects: None
+  timeoutSeconds: 5
+  clientConfig:
+    service: {name: hook, namespace: default, path: /mutate}
+  rules:
+  - {apiGroups: [""], apiVersions: [v1], operations: [CREATE], resources: [pods]}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reapplying_a_webhook_configuration_merges_its_webhooks_by_name() {
+    let Some((k, _server, _)) = kubectl_and_serve().await else {
+        return;
+    };
+    let first = k.write("hook.yaml", WEBHOOK_BY_SERVICE);
+    k.ok(&["apply", "-f", &first]).await;
+    // Switching to a URL: kubectl's patch sets `service` to null inside the webhook it merges by
+    // name; the stored webhook keeps its other fields and has the URL alone.
+    let by_url = WEBHOOK_BY_SERVICE
+        .replace(
+            "service: {name: hook, namespace: default, path: /mutate}",
+            "url: https://127.0.0.1:9443/mutate",
+        )
+        .replace("timeoutSeconds: 5", "timeoutSeconds: 7");
+    let second = k.write("hook.yaml", &by_url);
+    k.ok(&["apply", "-f", &second]).await;
+    let stored: serde_json::Value = serde_json::from_str(
+        &k.ok(&["get", "mutatingwebhookconfiguration", "hook", "-o", "json"])
+            .await,
+    )
+    .expect("kubectl prints JSON");
+    let webhook = &stored["webhooks"][0];
+    assert_eq!(
+        webhook["clientConfig"],
+        serde_json::json!({"url": "https://127.0.0.1:9443/mutate"}),
+        "{stored}"
+    );
+    assert_eq!(webhook["timeoutSeconds"], 7, "{stored}");
+    assert_eq!(
+        webhook["admissionReviewVersions"],
+        serde_json::json!(["v1"])
+    );
+    assert_eq!(webhook["sideEffects"], "None");
+}
