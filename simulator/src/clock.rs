@@ -59,6 +59,21 @@ impl SimClock {
     }
 }
 
+/// Moves `clock` forward with real time, one step every `tick`, for as long as the future runs:
+/// what `kubesim serve` does, so ages grow and a certificate issued after the start is valid.
+/// In-process tests keep the clock virtual and move it themselves.
+pub async fn follow_real_time(clock: SimClock, tick: Duration) {
+    let mut interval = tokio::time::interval(tick);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last = tokio::time::Instant::now();
+    loop {
+        interval.tick().await;
+        let now = tokio::time::Instant::now();
+        clock.advance(now - last);
+        last = now;
+    }
+}
+
 /// Format a time the way Kubernetes `metav1.Time` does.
 pub fn format_time(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%SZ").to_string()

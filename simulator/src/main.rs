@@ -33,6 +33,12 @@ async fn main() -> Result<(), kubesim::SimError> {
     match cli.command {
         Command::Serve { port, kubeconfig } => {
             let sim = kubesim::Simulator::builder().port(port).start().await?;
+            // A served cluster lives in real time: ages grow and certificates made by other
+            // processes become valid when they say.
+            tokio::spawn(kubesim::clock::follow_real_time(
+                sim.clock().clone(),
+                std::time::Duration::from_millis(250),
+            ));
             if let Some(path) = &kubeconfig {
                 sim.write_kubeconfig(path)?;
                 eprintln!("kubeconfig written to {}", path.display());

@@ -270,3 +270,21 @@ async fn reapplying_a_webhook_configuration_merges_its_webhooks_by_name() {
     );
     assert_eq!(webhook["sideEffects"], "None");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_served_cluster_follows_real_time() {
+    let Some((k, _server, _)) = kubectl_and_serve().await else {
+        return;
+    };
+    let cm = k.write(
+        "cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: aging}\ndata: {a: b}\n",
+    );
+    k.ok(&["apply", "-f", &cm]).await;
+    // The AGE column grows past 0s as wall-clock seconds pass; nothing moves the clock by hand.
+    common::eventually("the ConfigMap's AGE grows", || async {
+        let row = k.ok(&["get", "configmap", "aging", "--no-headers"]).await;
+        row.split_whitespace().last().is_some_and(|age| age != "0s")
+    })
+    .await;
+}
