@@ -106,3 +106,101 @@ async fn the_command_serves_until_sigterm_then_releases_the_lease() {
     );
     assert!(lines.iter().any(|l| l.contains("released the lease")));
 }
+
+/// The operator as its own process, its webhook Service routed to it by an EndpointSlice that
+/// names a loopback address, as `kubesim serve` routes Services to processes on this machine.
+#[tokio::test]
+async fn an_operator_process_instruments_pods_through_its_service_route() {
+    let cluster = cluster().await;
+    // A cluster served to other processes follows real time, as `kubesim serve` does, so the
+    // certificate the operator issues on its own clock is already valid to the admission chain.
+    let clock = tokio::spawn(kubesim::clock::follow_real_time(
+        cluster.sim.clock().clone(),
+        Duration::from_millis(100),
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    cluster.sim.write_kubeconfig(&kubeconfig).unwrap();
+    let (webhook, health, metrics) = (free_port(), free_port(), free_port());
+    let route = serde_json::json!([
+        {"apiVersion": "v1", "kind": "Service",
+         "metadata": {"name": "openlit-webhook-service", "namespace": OPERATOR_NAMESPACE},
+         "spec": {"ports": [{"port": 443, "targetPort": webhook}]}},
+        {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+         "metadata": {"name": "openlit-webhook-service-1", "namespace": OPERATOR_NAMESPACE,
+                      "labels": {"kubernetes.io/service-name": "openlit-webhook-service"}},
+         "addressType": "IPv4",
+         "ports": [{"port": webhook, "protocol": "TCP"}],
+         "endpoints": [{"addresses": ["127.0.0.1"], "conditions": {"ready": true}}]},
+    ]);
+    for object in route.as_array().unwrap() {
+        let object: kube::api::DynamicObject = serde_json::from_value(object.clone()).unwrap();
+        let gvk = kube::api::GroupVersionKind::try_from(object.types.as_ref().unwrap()).unwrap();
+        let (resource, _) = kube::discovery::pinned_kind(&cluster.client, &gvk)
+            .await
+            .unwrap();
+        let api: Api<kube::api::DynamicObject> =
+            Api::namespaced_with(cluster.client.clone(), OPERATOR_NAMESPACE, &resource);
+        api.create(&kube::api::PostParams::default(), &object)
+            .await
+            .unwrap();
+    }
+    let _child = Command::new(env!("CARGO_BIN_EXE_openlit-operator"))
+        .arg("run")
+        .env_clear()
+        .env("KUBECONFIG", &kubeconfig)
+        .env("POD_NAMESPACE", OPERATOR_NAMESPACE)
+        .env("POD_NAME", "replica-process")
+        .env("WEBHOOK_PORT", webhook.to_string())
+        .env("HEALTH_PORT", health.to_string())
+        .env("METRICS_PORT", metrics.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    until("the binary is ready", || async {
+        status(health, "/readyz").await == Some(200)
+    })
+    .await;
+    cluster
+        .resources("apps")
+        .create(
+            &kube::api::PostParams::default(),
+            &run_support::resource("demo", run_support::valid_spec("demo")),
+        )
+        .await
+        .unwrap();
+    let pods: Api<k8s_openapi::api::core::v1::Pod> =
+        Api::namespaced(cluster.client.clone(), "apps");
+    let pod: k8s_openapi::api::core::v1::Pod = serde_json::from_value(serde_json::json!({
+        "metadata": {"generateName": "demo-", "labels": {"app": "demo"}},
+        "spec": {"containers": [{"name": "app", "image": "python:3.12-slim"}]},
+    }))
+    .unwrap();
+    // The resource reaches the operator's cache through its watch; until then pods pass untouched.
+    let created = run_support::eventually("a pod is instrumented through the Service", || async {
+        let created = pods
+            .create(&kube::api::PostParams::default(), &pod)
+            .await
+            .ok()?;
+        let init = created
+            .spec
+            .as_ref()?
+            .init_containers
+            .clone()
+            .unwrap_or_default();
+        init.iter()
+            .any(|c| c.name == "auto-instrumentation-openlit")
+            .then_some(created)
+    })
+    .await;
+    assert!(
+        created
+            .metadata
+            .annotations
+            .unwrap_or_default()
+            .contains_key("openlit.io/instrumented-by")
+    );
+    clock.abort();
+}

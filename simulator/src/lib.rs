@@ -34,6 +34,7 @@ pub mod read;
 pub mod resources;
 pub mod schema;
 pub mod selector;
+mod service_route;
 mod sim;
 pub mod store;
 pub mod write;

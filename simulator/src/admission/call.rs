@@ -65,7 +65,7 @@ fn target(c: &Cluster, cfg: &Value) -> Result<Target, String> {
     let port = svc["port"].as_u64().unwrap_or(443) as u16;
     let host = format!("{name}.{ns}.svc");
     Ok(Target {
-        addr: c.services.resolve(ns, name, port),
+        addr: crate::service_route::resolve(c, ns, name, port),
         host_port: format!("{host}:{port}"),
         server_name: host,
         path: svc["path"].as_str().unwrap_or("/").to_string(),

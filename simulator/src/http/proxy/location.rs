@@ -164,9 +164,7 @@ pub fn service(c: &Cluster, namespace: &str, id: &ProxyId) -> Result<Upstream, A
         .and_then(|p| p["port"].as_u64())
         .and_then(|n| u16::try_from(n).ok())
         .ok_or_else(|| no_endpoints(&id.raw))?;
-    let addr = c
-        .services
-        .resolve(namespace, &id.name, number)
+    let addr = crate::service_route::resolve(c, namespace, &id.name, number)
         .ok_or_else(|| no_endpoints(&id.name))?;
     Ok(Upstream {
         host: addr.to_string(),
