@@ -105,7 +105,8 @@ pub fn uv() -> PathBuf {
             .expect("pip runs");
         assert!(
             output.status.success(),
-            "installing uv {UV_VERSION} from PyPI (operator/providers/build-tools.txt) with pip failed:\n{}",
+            "installing uv {UV_VERSION} from PyPI (operator/providers/build-tools.txt) with pip failed \
+             (python3 needs pip: apt-get install python3-pip, or python3 -m ensurepip):\n{}",
             String::from_utf8_lossy(&output.stderr)
         );
         if std::fs::rename(&staging, &home).is_err() {
