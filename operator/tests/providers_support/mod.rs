@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// The uv release the Dockerfiles install (`pip install uv==...`).
+/// The uv release the Dockerfiles install (`build-tools.txt`, checked by `providers_contract`).
 pub const UV_VERSION: &str = "0.13.9";
 /// Providers with an image folder in `operator/providers`.
 pub const PROVIDERS: [&str; 4] = ["base", "openlit", "openinference", "openllmetry"];
@@ -29,9 +29,14 @@ pub fn support_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/providers_support")
 }
 
-/// The absolute path of the real `python3` interpreter (not a version-manager shim), or `None`
-/// when there is none; tests then print why they are skipped.
-pub fn python() -> Option<PathBuf> {
+/// How to get the interpreter these tests need, said when it is missing.
+pub const PYTHON_MISSING: &str = "python3 (CPython 3.11 or newer, with pip) is needed to exercise \
+the provider images and was not found on PATH: install it (Debian/Ubuntu: \
+apt-get install python3 python3-pip)";
+
+/// The absolute path of the real `python3` interpreter (not a version-manager shim); panics with
+/// [`PYTHON_MISSING`] when there is none, so a machine without Python fails these tests.
+pub fn python() -> PathBuf {
     static PYTHON: OnceLock<Option<PathBuf>> = OnceLock::new();
     PYTHON
         .get_or_init(|| {
@@ -44,22 +49,12 @@ pub fn python() -> Option<PathBuf> {
             (output.status.success() && !path.is_empty()).then(|| PathBuf::from(path))
         })
         .clone()
-}
-
-/// Returns python3, or prints why the test is skipped.
-pub fn python_or_skip(test: &str) -> Option<PathBuf> {
-    let found = python();
-    if found.is_none() {
-        println!(
-            "SKIPPED {test}: python3 is not installed, so the provider images cannot be exercised"
-        );
-    }
-    found
+        .unwrap_or_else(|| panic!("{PYTHON_MISSING}"))
 }
 
 /// `python3 -c "import sys; print('3.11')"`.
 pub fn python_minor() -> String {
-    let python = python().expect("python3");
+    let python = python();
     let output = Command::new(python)
         .args([
             "-c",
@@ -79,7 +74,8 @@ pub fn cache_dir() -> PathBuf {
     base.join("openlit-operator-tests")
 }
 
-/// The pinned uv, installed from PyPI with pip into the cache on first use.
+/// The pinned uv, installed from PyPI with pip into the cache on first use, from the hashed lock
+/// the images install it from (`operator/providers/build-tools.txt`).
 pub fn uv() -> PathBuf {
     static UV: OnceLock<PathBuf> = OnceLock::new();
     UV.get_or_init(|| {
@@ -91,7 +87,7 @@ pub fn uv() -> PathBuf {
         std::fs::create_dir_all(cache_dir()).unwrap();
         let staging = cache_dir().join(format!("uv-{UV_VERSION}.partial-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&staging);
-        let output = Command::new(python().expect("python3"))
+        let output = Command::new(python())
             .args([
                 "-m",
                 "pip",
@@ -99,15 +95,18 @@ pub fn uv() -> PathBuf {
                 "--quiet",
                 "--disable-pip-version-check",
             ])
+            .arg("--require-hashes")
             .arg("--target")
             .arg(&staging)
-            .arg(format!("uv=={UV_VERSION}"))
+            .arg("--requirement")
+            .arg(providers_dir().join("build-tools.txt"))
             .stdin(Stdio::null())
             .output()
             .expect("pip runs");
         assert!(
             output.status.success(),
-            "installing uv {UV_VERSION} from PyPI failed:\n{}",
+            "installing uv {UV_VERSION} from PyPI (operator/providers/build-tools.txt) with pip failed \
+             (python3 needs pip: apt-get install python3-pip, or python3 -m ensurepip):\n{}",
             String::from_utf8_lossy(&output.stderr)
         );
         if std::fs::rename(&staging, &home).is_err() {
@@ -128,7 +127,7 @@ pub fn uv() -> PathBuf {
 pub fn uv_pip_install(arguments: &[&std::ffi::OsStr]) {
     let output = Command::new(uv())
         .args(["pip", "install", "--quiet", "--python"])
-        .arg(python().expect("python3"))
+        .arg(python())
         .args(arguments)
         .stdin(Stdio::null())
         .output()
@@ -179,6 +178,7 @@ fn build_provider_image(provider: &str) -> ProviderImage {
     let started = Instant::now();
     uv_pip_install(&[
         "--no-deps".as_ref(),
+        "--require-hashes".as_ref(),
         "--compile-bytecode".as_ref(),
         "--target".as_ref(),
         packages.as_os_str(),

