@@ -244,44 +244,6 @@ fn the_kustomize_base_renders_what_the_operator_expects() {
     check_installation(&objects);
 }
 
-/// Kinds of the base that a given API server does not serve, judged by `kubectl api-resources`.
-/// For those, the test registers stand-in definitions (a CustomResourceDefinition in the same group
-/// and version that stores objects as sent), so the rest of the pipeline still runs through the
-/// real kubectl; a server that serves the kind natively gets none.
-async fn register_missing_kinds(kubeconfig: &Path, objects: &[Value]) -> Vec<String> {
-    let served = run(std::process::Command::new(kubectl())
-        .args(["api-resources", "-o", "wide", "--no-headers"])
-        .env("KUBECONFIG", kubeconfig));
-    let served: Vec<(String, String)> = served
-        .lines()
-        .filter_map(|line| {
-            let cols: Vec<&str> = line.split_whitespace().collect();
-            // NAME [SHORTNAMES] APIVERSION NAMESPACED KIND VERBS...
-            let idx = cols.iter().position(|c| *c == "true" || *c == "false")?;
-            Some((cols[idx - 1].to_string(), cols[idx + 1].to_string()))
-        })
-        .collect();
-    let mut missing = Vec::new();
-    let mut seen = std::collections::BTreeSet::new();
-    for object in objects {
-        let api_version = object["apiVersion"].as_str().unwrap().to_string();
-        let kind = object["kind"].as_str().unwrap().to_string();
-        if !seen.insert((api_version.clone(), kind.clone())) {
-            continue;
-        }
-        if served.iter().any(|(v, k)| *v == api_version && *k == kind) {
-            continue;
-        }
-        if api_version == "openlit.io/v1alpha1" {
-            continue;
-        }
-        let crd = stand_in_definition(object);
-        apply(kubeconfig, &crd.to_string()).await;
-        missing.push(format!("{api_version} {kind}"));
-    }
-    missing
-}
-
 /// `kubectl apply --server-side -f -` with `manifest` on standard input.
 async fn apply(kubeconfig: &Path, manifest: &str) -> String {
     let mut child = tokio::process::Command::new(kubectl())
@@ -317,10 +279,6 @@ async fn kubectl_applies_the_base_to_a_cluster_and_the_api_holds_what_the_operat
 
     let rendered = kustomize();
     let objects = documents(&rendered);
-    let stand_ins = register_missing_kinds(&kubeconfig, &objects).await;
-    if !stand_ins.is_empty() {
-        eprintln!("the API server does not serve these kinds; stand-ins registered: {stand_ins:?}");
-    }
 
     // The documented command, as a user runs it (with the kubectl the tests found first on PATH).
     let kubectl = kubectl();

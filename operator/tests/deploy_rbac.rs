@@ -15,12 +15,11 @@ use std::time::Duration;
 
 use deploy_support::{
     assert_grants_exactly, cluster_grants_needed, config_of, documents, find, key, kustomize,
-    namespace_grants_needed, operator_container, stand_in_definition,
+    namespace_grants_needed, operator_container,
 };
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Namespace, Pod, Secret};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::GroupVersionKind;
 use kube::discovery::Discovery;
@@ -119,36 +118,12 @@ fn gvk(object: &Value) -> GroupVersionKind {
     GroupVersionKind::gvk(group, version, object["kind"].as_str().expect("kind"))
 }
 
-/// Applies every object as the administrator, with server-side apply. A kind the simulator does
-/// not serve (NetworkPolicy: it does not model the network) gets a stand-in definition first.
+/// Applies every object as the administrator, with server-side apply.
 async fn apply(client: &kube::Client, objects: &[Value]) {
-    let served = Discovery::new(client.clone())
+    let discovery = Discovery::new(client.clone())
         .run()
         .await
         .expect("discovery");
-    let mut stand_ins = Vec::new();
-    for object in objects {
-        if served.resolve_gvk(&gvk(object)).is_none() && object["kind"] != "AutoInstrumentation" {
-            let definition = stand_in_definition(object);
-            Api::<CustomResourceDefinition>::all(client.clone())
-                .patch(
-                    definition["metadata"]["name"].as_str().expect("a name"),
-                    &PatchParams::apply("kubectl").force(),
-                    &Patch::Apply(&definition),
-                )
-                .await
-                .unwrap_or_else(|e| panic!("stand-in for {} registered: {e}", key(object)));
-            stand_ins.push(key(object));
-        }
-    }
-    let discovery = if stand_ins.is_empty() {
-        served
-    } else {
-        Discovery::new(client.clone())
-            .run()
-            .await
-            .expect("discovery")
-    };
     for object in objects {
         let (resource, _) = discovery
             .resolve_gvk(&gvk(object))

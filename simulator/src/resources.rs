@@ -131,6 +131,16 @@ const BUILTINS: &[Builtin] = &[
         false,
     ),
     Builtin(
+        "networking.k8s.io",
+        "v1",
+        "networkpolicies",
+        "NetworkPolicy",
+        true,
+        &["netpol"],
+        false,
+        true,
+    ),
+    Builtin(
         "",
         "v1",
         "serviceaccounts",

@@ -393,41 +393,6 @@ pub fn assert_grants_exactly(role: &Value, needed: &BTreeSet<Grant>) {
     );
 }
 
-/// A stand-in definition for the kind of `object` on an API server that does not serve it: a
-/// CustomResourceDefinition in the same group and version that stores objects as sent (so
-/// applying the base still goes through the server; the kind's own behaviour is not simulated).
-pub fn stand_in_definition(object: &Value) -> Value {
-    let api_version = object["apiVersion"].as_str().unwrap_or_default();
-    let kind = object["kind"].as_str().unwrap_or_default();
-    let (group, version) = api_version
-        .split_once('/')
-        .unwrap_or_else(|| panic!("{kind}: a stand-in needs a grouped kind, not {api_version}"));
-    let singular = kind.to_lowercase();
-    let plural = match singular.strip_suffix('y') {
-        Some(stem) => format!("{stem}ies"),
-        None => format!("{singular}s"),
-    };
-    let scope = if object["metadata"]["namespace"].is_string() {
-        "Namespaced"
-    } else {
-        "Cluster"
-    };
-    serde_json::json!({
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": format!("{plural}.{group}")},
-        "spec": {
-            "group": group,
-            "scope": scope,
-            "names": {"plural": plural, "singular": singular, "kind": kind},
-            "versions": [{
-                "name": version, "served": true, "storage": true,
-                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}
-            }]
-        }
-    })
-}
-
 /// The ports a NetworkPolicy admits to the Deployment's operator container, each with the peers
 /// admitted to it (an empty list: any source). Asserts that the policy is in the Deployment's
 /// namespace, selects its pods, and restricts ingress only.
