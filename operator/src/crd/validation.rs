@@ -177,15 +177,15 @@ fn check_requirement(
     out: &mut Validation,
 ) {
     let key = requirement.key.as_str();
-    let fits = out.within(check_len(&format!("{path}.key"), key, MAX_LABEL_KEY_LEN));
-    if !fits {
-        // Reported above, without quoting the key.
-    } else if key.is_empty() {
-        out.error(format!("matchExpressions[{index}].key cannot be empty"));
-    } else if let Err(reason) = check_label_key(key) {
-        out.error(format!(
-            "{path}.key '{key}' is not a valid label key: {reason}"
-        ));
+    // A key over its limit is reported without being quoted or parsed.
+    if out.within(check_len(&format!("{path}.key"), key, MAX_LABEL_KEY_LEN)) {
+        if key.is_empty() {
+            out.error(format!("matchExpressions[{index}].key cannot be empty"));
+        } else if let Err(reason) = check_label_key(key) {
+            out.error(format!(
+                "{path}.key '{key}' is not a valid label key: {reason}"
+            ));
+        }
     }
     let values = requirement.values.as_deref().unwrap_or_default();
     if !out.within(check_count(
