@@ -40,6 +40,7 @@ fn the_expected_examples_exist() {
             "custom-packages-and-digest.yaml",
             "env-sources.yaml",
             "expressions-and-ignore.yaml",
+            "headers-from-secret.yaml",
             "minimal.yaml",
             "openlit-compatible.yaml",
             "provider-custom.yaml",

@@ -175,7 +175,9 @@ fn label_syntax() {
         selector(
             "value too long",
             &format!("matchLabels:\n  app: {}", "v".repeat(64)),
-            vec![StartsWith("spec.selector.matchLabels['app'] value 'vvvv")],
+            vec![Is(
+                "spec.selector.matchLabels['app'] is 64 characters long; at most 63 are allowed",
+            )],
         ),
         selector(
             "expression key and values",

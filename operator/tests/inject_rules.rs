@@ -922,6 +922,65 @@ fn headers_and_timeout_become_otel_variables() {
 }
 
 #[test]
+fn headers_from_a_secret_travel_as_a_reference_never_as_a_value() {
+    let yaml = resource_yaml("shop", "ai", "2026-01-01T00:00:00Z", app_selector()).replace(
+        "    endpoint: http://collector.observability:4318\n",
+        "    endpoint: http://collector.observability:4318\n    headersFrom:\n      secretKeyRef: {name: otlp-credentials, key: headers}\n",
+    );
+    let compiled = policy(&yaml);
+    assert!(compiled.errors.is_empty(), "{:?}", compiled.errors);
+    let mutation = run(&pod(CHAT_POD), "shop", &[compiled]);
+    assert!(matches!(mutation.decision, Decision::Instrumented { .. }));
+    let after = patched(&pod(CHAT_POD), &mutation);
+    let headers: Vec<Value> = after["spec"]["containers"][0]["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["name"] == "OTEL_EXPORTER_OTLP_HEADERS")
+        .cloned()
+        .collect();
+    assert_eq!(
+        headers,
+        [json!({
+            "name": "OTEL_EXPORTER_OTLP_HEADERS",
+            "valueFrom": {"secretKeyRef": {"name": "otlp-credentials", "key": "headers"}}
+        })]
+    );
+
+    // The container's own variable still wins, as for every derived variable.
+    let own = pod(r#"
+metadata: {name: chat, labels: {app: chat}}
+spec:
+  containers:
+  - name: app
+    image: python:3.12
+    env: [{name: OTEL_EXPORTER_OTLP_HEADERS, value: "x-tenant=own"}]
+"#);
+    let after = patched(&own, &run(&own, "shop", &[policy(&yaml)]));
+    assert_eq!(
+        env_value(&after, 0, "OTEL_EXPORTER_OTLP_HEADERS").as_deref(),
+        Some("x-tenant=own")
+    );
+}
+
+#[test]
+fn headers_and_headers_from_together_make_the_resource_invalid() {
+    let yaml = resource_yaml("shop", "ai", "2026-01-01T00:00:00Z", app_selector()).replace(
+        "    endpoint: http://collector.observability:4318\n",
+        "    endpoint: http://collector.observability:4318\n    headers: \"api-key=plain\"\n    headersFrom:\n      secretKeyRef: {name: otlp-credentials, key: headers}\n",
+    );
+    let compiled = policy(&yaml);
+    assert_eq!(
+        compiled.errors,
+        ["spec.otlp.headers and spec.otlp.headersFrom cannot both be set"]
+    );
+    let mutation = run(&pod(CHAT_POD), "shop", &[compiled]);
+    assert!(matches!(mutation.decision, Decision::Skipped { .. }));
+    let patch = serde_json::to_string(&mutation.patch).unwrap();
+    assert!(!patch.contains("api-key=plain"), "{patch}");
+}
+
+#[test]
 fn existing_annotations_volumes_and_init_containers_are_appended_to() {
     let policies = [policy(&resource_yaml(
         "shop",

@@ -298,6 +298,15 @@ fn validate_node(s: &Value, v: &Value, path: &str, out: &mut Vec<Cause>) {
     }
     match v {
         Value::Object(m) => {
+            if let Some(max) = s["maxProperties"].as_u64()
+                && m.len() as u64 > max
+            {
+                out.push(Cause {
+                    reason: "FieldValueTooMany".into(),
+                    message: format!("Too many: {}: must have at most {max} items", m.len()),
+                    field: path.into(),
+                });
+            }
             if let Some(props) = s["properties"].as_object() {
                 for (k, ps) in props {
                     if let Some(child) = m.get(k) {
@@ -363,6 +372,8 @@ mod tests {
             "image": {"type": "string", "minLength": 1},
             "replicas": {"type": "integer", "default": 1, "minimum": 0},
             "mode": {"type": "string", "enum": ["a", "b"]},
+            "labels": {"type": "object", "maxProperties": 1, "additionalProperties": {"type": "string", "maxLength": 2}},
+            "ports": {"type": "array", "maxItems": 1, "items": {"type": "integer"}},
             "extra": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}
         }}}})
     }
@@ -383,6 +394,27 @@ mod tests {
         assert_eq!(
             causes[1].message,
             "Invalid value: \"string\": spec.replicas in body must be of type integer: \"string\""
+        );
+    }
+
+    #[test]
+    fn sizes_are_bounded() {
+        let ok = json!({"spec": {"image": "i", "labels": {"a": "bb"}, "ports": [1]}});
+        assert!(validate(&schema(), &ok).is_empty());
+        let big =
+            json!({"spec": {"image": "i", "labels": {"a": "bbb", "c": "d"}, "ports": [1, 2]}});
+        let causes = validate(&schema(), &big);
+        let causes: Vec<(&str, &str)> = causes
+            .iter()
+            .map(|c| (c.field.as_str(), c.reason.as_str()))
+            .collect();
+        assert_eq!(
+            causes,
+            [
+                ("spec.labels", "FieldValueTooMany"),
+                ("spec.labels.a", "FieldValueTooLong"),
+                ("spec.ports", "FieldValueTooMany"),
+            ]
         );
     }
 }

@@ -6,6 +6,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use thiserror::Error;
 
+use super::limits::{MAX_ENDPOINT_LEN, char_len};
+
 /// Schema pattern accepting every endpoint [`parse_endpoint`] accepts.
 pub const ENDPOINT_PATTERN: &str = r"^https?://[^\s/?#@]+(/[^\s?#]*)?$";
 
@@ -39,6 +41,9 @@ pub enum EndpointError {
     /// The endpoint is empty.
     #[error("the endpoint is empty")]
     Empty,
+    /// The endpoint is longer than [`MAX_ENDPOINT_LEN`] characters.
+    #[error("it is {0} characters long; at most {MAX_ENDPOINT_LEN} are allowed")]
+    TooLong(usize),
     /// Whitespace or control characters appear in the endpoint.
     #[error("it must not contain whitespace or control characters")]
     Whitespace,
@@ -69,6 +74,9 @@ pub enum EndpointError {
 pub fn parse_endpoint(endpoint: &str) -> Result<Endpoint, EndpointError> {
     if endpoint.is_empty() {
         return Err(EndpointError::Empty);
+    }
+    if endpoint.len() > MAX_ENDPOINT_LEN && char_len(endpoint) > MAX_ENDPOINT_LEN {
+        return Err(EndpointError::TooLong(char_len(endpoint)));
     }
     if endpoint
         .chars()
@@ -251,6 +259,22 @@ mod tests {
                 "{endpoint:?}"
             );
         }
+    }
+
+    #[test]
+    fn endpoints_over_the_length_limit_are_rejected() {
+        let base = "http://collector:4318/";
+        let fits = format!("{base}{}", "p".repeat(MAX_ENDPOINT_LEN - base.len()));
+        assert!(parse_endpoint(&fits).is_ok());
+        let long = format!("{fits}p");
+        assert_eq!(
+            parse_endpoint(&long),
+            Err(EndpointError::TooLong(MAX_ENDPOINT_LEN + 1))
+        );
+        assert_eq!(
+            EndpointError::TooLong(2049).to_string(),
+            "it is 2049 characters long; at most 2048 are allowed"
+        );
     }
 
     #[test]

@@ -4,6 +4,10 @@ use std::collections::BTreeSet;
 
 use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource};
 
+use super::limits::{
+    MAX_ENV_ENTRIES, MAX_ENV_NAME_LEN, MAX_ENV_VALUE_LEN, MAX_REFERENCE_LEN, check_count, check_len,
+};
+
 /// Variables the operator sets or merges itself; setting them in the resource draws a warning.
 pub const RESERVED_ENV_NAMES: [&str; 7] = [
     "OTEL_EXPORTER_OTLP_ENDPOINT",
@@ -17,6 +21,64 @@ pub const RESERVED_ENV_NAMES: [&str; 7] = [
 
 /// Schema pattern of an environment variable name, as Kubernetes validates it on pods.
 pub const ENV_NAME_PATTERN: &str = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$";
+
+/// Size problems of the environment variable list at `path`: too many entries, or a name, value
+/// or `valueFrom` string over its limit. Messages name the field and the limit, never the text.
+pub fn env_limit_errors(env: &[EnvVar], path: &str) -> Vec<String> {
+    if let Err(message) = check_count(path, env.len(), MAX_ENV_ENTRIES) {
+        return vec![message];
+    }
+    let mut errors = Vec::new();
+    for (index, var) in env.iter().enumerate() {
+        let at = format!("{path}[{index}]");
+        let mut fields = vec![(format!("{at}.name"), var.name.as_str(), MAX_ENV_NAME_LEN)];
+        if let Some(value) = &var.value {
+            fields.push((format!("{at}.value"), value, MAX_ENV_VALUE_LEN));
+        }
+        if let Some(source) = &var.value_from {
+            fields.extend(
+                source_strings(source).into_iter().map(|(field, text)| {
+                    (format!("{at}.valueFrom.{field}"), text, MAX_REFERENCE_LEN)
+                }),
+            );
+        }
+        errors.extend(
+            fields
+                .into_iter()
+                .filter_map(|(field, text, max)| check_len(&field, text, max).err()),
+        );
+    }
+    errors
+}
+
+/// Every string of a `valueFrom`, with its field path below `valueFrom`.
+fn source_strings(source: &EnvVarSource) -> Vec<(&'static str, &str)> {
+    let mut strings = Vec::new();
+    if let Some(secret) = &source.secret_key_ref {
+        strings.push(("secretKeyRef.name", secret.name.as_str()));
+        strings.push(("secretKeyRef.key", secret.key.as_str()));
+    }
+    if let Some(config_map) = &source.config_map_key_ref {
+        strings.push(("configMapKeyRef.name", config_map.name.as_str()));
+        strings.push(("configMapKeyRef.key", config_map.key.as_str()));
+    }
+    if let Some(field) = &source.field_ref {
+        strings.push(("fieldRef.fieldPath", field.field_path.as_str()));
+        if let Some(api_version) = &field.api_version {
+            strings.push(("fieldRef.apiVersion", api_version.as_str()));
+        }
+    }
+    if let Some(resource) = &source.resource_field_ref {
+        strings.push(("resourceFieldRef.resource", resource.resource.as_str()));
+        if let Some(container) = &resource.container_name {
+            strings.push(("resourceFieldRef.containerName", container.as_str()));
+        }
+        if let Some(divisor) = &resource.divisor {
+            strings.push(("resourceFieldRef.divisor", divisor.0.as_str()));
+        }
+    }
+    strings
+}
 
 /// Checks an environment variable list; returns `(errors, warnings)`.
 pub fn check_env(env: &[EnvVar]) -> (Vec<String>, Vec<String>) {

@@ -1,6 +1,8 @@
 //! `otlp.headers` in the OpenTelemetry `key=value,key2=value2` form
 //! (`OTEL_EXPORTER_OTLP_HEADERS`).
 
+use super::limits::{MAX_HEADERS_LEN, check_len};
+
 /// Schema pattern accepting every header list [`parse_headers`] accepts (it only checks that the
 /// first entry starts with `key=`).
 pub const HEADERS_PATTERN: &str = r"^[\s,]*([-!#$%&'*+.^_`|~0-9A-Za-z]+\s*=|$)";
@@ -8,8 +10,10 @@ pub const HEADERS_PATTERN: &str = r"^[\s,]*([-!#$%&'*+.^_`|~0-9A-Za-z]+\s*=|$)";
 /// Splits a header list into `(key, value)` pairs, both trimmed. Keys are HTTP header names
 /// (token characters); values may hold anything but commas and control characters (OTel asks for
 /// percent-encoding of special characters). Empty entries, as left by a trailing comma, are
-/// skipped like the OpenTelemetry SDKs do.
+/// skipped like the OpenTelemetry SDKs do. A list longer than [`MAX_HEADERS_LEN`] characters is
+/// refused as a whole.
 pub fn parse_headers(headers: &str) -> Result<Vec<(String, String)>, String> {
+    check_len("the list", headers, MAX_HEADERS_LEN)?;
     headers
         .split(',')
         .enumerate()
@@ -93,6 +97,16 @@ mod tests {
                 "{headers:?}"
             );
         }
+    }
+
+    #[test]
+    fn lists_over_the_length_limit_are_refused() {
+        let fits = format!("k={}", "v".repeat(MAX_HEADERS_LEN - 2));
+        assert!(parse_headers(&fits).is_ok());
+        assert_eq!(
+            parse_headers(&format!("{fits}v")),
+            Err("the list is 8193 characters long; at most 8192 are allowed".to_string())
+        );
     }
 
     #[test]

@@ -5,10 +5,12 @@ use std::net::Ipv6Addr;
 
 use thiserror::Error;
 
+use super::limits::{MAX_IMAGE_REFERENCE_LEN, char_len};
+
 /// Longest accepted `registry/repository` part.
 const MAX_NAME_LEN: usize = 255;
 /// Longest accepted tag.
-const MAX_TAG_LEN: usize = 128;
+const MAX_TAG_LEN: usize = super::limits::MAX_VERSION_LEN;
 
 /// Schema pattern accepting every reference [`parse_image_reference`] accepts (it is looser on
 /// lengths, port ranges and IPv6 literals, which are checked in code).
@@ -41,6 +43,11 @@ pub enum ImageRefError {
     /// Nothing was given.
     #[error("image reference is empty")]
     Empty,
+    /// The whole reference is longer than [`MAX_IMAGE_REFERENCE_LEN`] characters.
+    #[error(
+        "image reference is {0} characters long; at most {MAX_IMAGE_REFERENCE_LEN} are allowed"
+    )]
+    ReferenceTooLong(usize),
     /// Whitespace or control characters appear in the reference.
     #[error("image reference must not contain whitespace or control characters")]
     Whitespace,
@@ -78,6 +85,9 @@ pub enum ImageRefError {
 pub fn parse_image_reference(reference: &str) -> Result<ImageReference, ImageRefError> {
     if reference.is_empty() {
         return Err(ImageRefError::Empty);
+    }
+    if reference.len() > MAX_IMAGE_REFERENCE_LEN && char_len(reference) > MAX_IMAGE_REFERENCE_LEN {
+        return Err(ImageRefError::ReferenceTooLong(char_len(reference)));
     }
     if reference
         .chars()
@@ -317,6 +327,19 @@ mod tests {
             ("ghcr.io/".into(), Repository("".into())),
             (format!("ghcr.io/{}", "a".repeat(250)), TooLong(258)),
         ]
+    }
+
+    #[test]
+    fn references_over_the_length_limit_are_refused() {
+        let long = format!("registry.example.com/{}", "a/".repeat(600));
+        assert_eq!(
+            parse_image_reference(&long),
+            Err(ImageRefError::ReferenceTooLong(long.len()))
+        );
+        assert_eq!(
+            ImageRefError::ReferenceTooLong(1300).to_string(),
+            "image reference is 1300 characters long; at most 1024 are allowed"
+        );
     }
 
     #[test]

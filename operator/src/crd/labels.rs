@@ -1,7 +1,9 @@
 //! Syntax of Kubernetes label keys and values, as the API server checks them on pods.
 
+use super::limits::{MAX_LABEL_KEY_LEN, MAX_LABEL_VALUE_LEN};
+
 /// Longest allowed label value and name part of a key.
-const MAX_NAME: usize = 63;
+const MAX_NAME: usize = MAX_LABEL_VALUE_LEN;
 /// Longest allowed DNS-subdomain prefix of a key.
 const MAX_PREFIX: usize = 253;
 
@@ -13,6 +15,9 @@ pub const LABEL_VALUE_PATTERN: &str = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-
 /// Checks a label key: an optional DNS-subdomain prefix and `/`, then a name of at most 63
 /// characters made of alphanumerics, `-`, `_` and `.`, starting and ending with an alphanumeric.
 pub fn check_label_key(key: &str) -> Result<(), String> {
+    if key.len() > MAX_LABEL_KEY_LEN {
+        return Err(format!("must be at most {MAX_LABEL_KEY_LEN} characters"));
+    }
     let (prefix, name) = match key.split_once('/') {
         Some((prefix, name)) => (Some(prefix), name),
         None => (None, key),
@@ -119,6 +124,13 @@ mod tests {
         }
         assert!(check_label_key(&"a".repeat(63)).is_ok());
         assert!(check_label_key(&"a".repeat(64)).is_err());
+        let longest = format!("{}/{}", "p".repeat(MAX_PREFIX), "n".repeat(MAX_NAME));
+        assert_eq!(longest.len(), MAX_LABEL_KEY_LEN);
+        assert!(check_label_key(&longest).is_ok());
+        assert_eq!(
+            check_label_key(&format!("{longest}n")),
+            Err("must be at most 317 characters".to_string())
+        );
     }
 
     #[test]

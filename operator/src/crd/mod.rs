@@ -11,6 +11,7 @@ mod generate;
 pub mod headers;
 pub mod image_ref;
 pub mod labels;
+pub mod limits;
 pub mod quantity;
 pub mod requirements;
 mod schema;

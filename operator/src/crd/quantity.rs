@@ -7,8 +7,16 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::ResourceRequirements;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
-/// Parses a quantity to its numeric value. Returns `None` when the text is not a quantity.
+use super::limits::{
+    MAX_LABEL_KEY_LEN, MAX_QUANTITY_LEN, MAX_RESOURCE_ENTRIES, check_count, check_len,
+};
+
+/// Parses a quantity to its numeric value. Returns `None` when the text is not a quantity or is
+/// longer than [`MAX_QUANTITY_LEN`].
 pub fn parse_quantity(text: &str) -> Option<f64> {
+    if text.len() > MAX_QUANTITY_LEN {
+        return None;
+    }
     let (number, suffix) = split_number(text)?;
     let value: f64 = number.parse().ok()?;
     let scale = match suffix {
@@ -56,9 +64,43 @@ fn split_number(text: &str) -> Option<(&str, &str)> {
     (digits > 0).then(|| text.split_at(sign_len + end))
 }
 
-/// Problems in the init container's `resources`, each naming the field.
+/// Problems in the init container's `resources`, each naming the field. Maps and claims over
+/// [`MAX_RESOURCE_ENTRIES`] entries are reported without being looked at further.
 pub fn check_resources(resources: &ResourceRequirements, path: &str) -> Vec<String> {
     let mut errors = Vec::new();
+    let sizes = [
+        (
+            "requests",
+            resources.requests.as_ref().map_or(0, BTreeMap::len),
+        ),
+        ("limits", resources.limits.as_ref().map_or(0, BTreeMap::len)),
+        ("claims", resources.claims.as_ref().map_or(0, Vec::len)),
+    ];
+    for (field, count) in sizes {
+        if let Err(message) = check_count(&format!("{path}.{field}"), count, MAX_RESOURCE_ENTRIES) {
+            errors.push(message);
+        }
+    }
+    if !errors.is_empty() {
+        return errors;
+    }
+    for (index, claim) in resources.claims.iter().flatten().enumerate() {
+        let fields = [
+            ("name", Some(&claim.name)),
+            ("request", claim.request.as_ref()),
+        ];
+        for (field, value) in fields {
+            if let Some(value) = value
+                && let Err(message) = check_len(
+                    &format!("{path}.claims[{index}].{field}"),
+                    value,
+                    MAX_QUANTITY_LEN,
+                )
+            {
+                errors.push(message);
+            }
+        }
+    }
     let requests = parse_all(
         &resources.requests,
         &format!("{path}.requests"),
@@ -86,6 +128,12 @@ fn parse_all<'a>(
 ) -> BTreeMap<&'a str, (f64, &'a str)> {
     let mut values = BTreeMap::new();
     for (name, Quantity(text)) in map.iter().flatten() {
+        if let Err(message) = check_len(&format!("{path} key"), name, MAX_LABEL_KEY_LEN)
+            .and_then(|()| check_len(&format!("{path}['{name}']"), text, MAX_QUANTITY_LEN))
+        {
+            errors.push(message);
+            continue;
+        }
         match parse_quantity(text) {
             Some(value) if value >= 0.0 => {
                 values.insert(name.as_str(), (value, text.as_str()));
@@ -146,6 +194,32 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), Quantity(v.to_string())))
                 .collect(),
         )
+    }
+
+    #[test]
+    fn oversized_resources_are_refused_with_the_limit() {
+        let many: Vec<(String, String)> = (0..=MAX_RESOURCE_ENTRIES)
+            .map(|i| (format!("example.com/r{i}"), "1".to_string()))
+            .collect();
+        let many: Vec<(&str, &str)> = many.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let resources = ResourceRequirements {
+            requests: map(&many),
+            ..Default::default()
+        };
+        assert_eq!(
+            check_resources(&resources, "r"),
+            ["r.requests has 17 entries; at most 16 are allowed"]
+        );
+        let long = "1".repeat(MAX_QUANTITY_LEN + 1);
+        let resources = ResourceRequirements {
+            limits: map(&[("cpu", long.as_str())]),
+            ..Default::default()
+        };
+        assert_eq!(
+            check_resources(&resources, "r"),
+            ["r.limits['cpu'] is 65 characters long; at most 64 are allowed"]
+        );
+        assert_eq!(parse_quantity(&long), None);
     }
 
     #[test]

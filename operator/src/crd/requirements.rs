@@ -8,6 +8,8 @@
 
 use thiserror::Error;
 
+use super::limits::{MAX_CUSTOM_PACKAGES_LEN, MAX_MARKER_NESTING, check_len, quote};
+
 /// Schema pattern refusing the shell metacharacters that can never appear in an accepted list.
 pub const CUSTOM_PACKAGES_PATTERN: &str = r"^[^|&$`\\]*$";
 
@@ -55,6 +57,9 @@ pub enum RequirementError {
     /// A quote outside an environment marker.
     #[error("contains a quote outside an environment marker")]
     Quote,
+    /// The requirement is longer than a whole `customPackages` list may be.
+    #[error("is {0} characters long; at most {MAX_CUSTOM_PACKAGES_LEN} are allowed")]
+    TooLong(usize),
     /// A non-ASCII character.
     #[error("contains the non-ASCII character {0:?}")]
     NonAscii(char),
@@ -86,12 +91,14 @@ pub enum RequirementError {
 }
 
 /// Splits `customPackages` into requirement strings, each trimmed and checked. Empty items (for
-/// example after a trailing comma) are skipped. The error names the first bad item.
+/// example after a trailing comma) are skipped. The error names the first bad item, or the
+/// length limit ([`MAX_CUSTOM_PACKAGES_LEN`]) when the list is longer.
 pub fn parse_custom_packages(list: &str) -> Result<Vec<String>, String> {
     check_items(list).into_iter().collect()
 }
 
-/// Every problem in `customPackages`, one message per bad item.
+/// Every problem in `customPackages`, one message per bad item (or only the length limit's, when
+/// the list is too long to be looked at).
 pub fn custom_package_errors(list: &str) -> Vec<String> {
     check_items(list)
         .into_iter()
@@ -100,6 +107,9 @@ pub fn custom_package_errors(list: &str) -> Vec<String> {
 }
 
 fn check_items(list: &str) -> Vec<Result<String, String>> {
+    if let Err(message) = check_len("customPackages", list, MAX_CUSTOM_PACKAGES_LEN) {
+        return vec![Err(message)];
+    }
     split_items(list)
         .into_iter()
         .map(str::trim)
@@ -107,7 +117,7 @@ fn check_items(list: &str) -> Vec<Result<String, String>> {
         .map(|item| {
             parse_requirement(item)
                 .map(|_| item.to_string())
-                .map_err(|e| format!("customPackages item {item:?} {e}"))
+                .map_err(|e| format!("customPackages item {} {e}", quote(item)))
         })
         .collect()
 }
@@ -155,6 +165,9 @@ pub fn parse_requirement(item: &str) -> Result<Requirement, RequirementError> {
     let item = item.trim();
     if item.is_empty() {
         return Err(RequirementError::Empty);
+    }
+    if item.len() > MAX_CUSTOM_PACKAGES_LEN {
+        return Err(RequirementError::TooLong(item.chars().count()));
     }
     if let Some(c) = item.chars().find(|c| !c.is_ascii()) {
         return Err(RequirementError::NonAscii(c));
@@ -395,10 +408,15 @@ fn tokenize(marker: &str) -> Result<Vec<Token>, String> {
     }
 }
 
-/// Checks an environment marker against the PEP 508 grammar.
+/// Checks an environment marker against the PEP 508 grammar. Parentheses may nest at most
+/// [`MAX_MARKER_NESTING`] deep, which bounds the parser's recursion.
 fn check_marker(marker: &str) -> Result<(), String> {
     let tokens = tokenize(marker)?;
-    let mut parser = MarkerParser { tokens, pos: 0 };
+    let mut parser = MarkerParser {
+        tokens,
+        pos: 0,
+        depth: 0,
+    };
     parser.or_expr()?;
     match parser.tokens.get(parser.pos) {
         None => Ok(()),
@@ -417,10 +435,12 @@ fn describe(token: &Token) -> String {
     }
 }
 
-/// Recursive-descent parser over marker tokens.
+/// Recursive-descent parser over marker tokens; `depth` counts the open parentheses, so the
+/// recursion never goes deeper than [`MAX_MARKER_NESTING`] groups.
 struct MarkerParser {
     tokens: Vec<Token>,
     pos: usize,
+    depth: usize,
 }
 
 impl MarkerParser {
@@ -454,8 +474,15 @@ impl MarkerParser {
 
     fn expr(&mut self) -> Result<(), String> {
         if self.tokens.get(self.pos) == Some(&Token::Open) {
+            if self.depth == MAX_MARKER_NESTING {
+                return Err(format!(
+                    "parentheses nest more than {MAX_MARKER_NESTING} deep"
+                ));
+            }
             self.pos += 1;
+            self.depth += 1;
             self.or_expr()?;
+            self.depth -= 1;
             return match self.next() {
                 Some(Token::Close) => Ok(()),
                 _ => Err("'(' is not closed by ')'".to_string()),
@@ -711,5 +738,86 @@ mod tests {
         for bad in ["foo|bar", "$(id)", "`id`", "a && b", "a\\b"] {
             assert!(!pattern.is_match(bad), "{bad}");
         }
+    }
+
+    fn nested(depth: usize) -> String {
+        format!(
+            "x; {}python_version > \"3\"{}",
+            "(".repeat(depth),
+            ")".repeat(depth)
+        )
+    }
+
+    #[test]
+    fn markers_nest_up_to_the_limit() {
+        assert!(parse_requirement(&nested(MAX_MARKER_NESTING)).is_ok());
+        assert_eq!(
+            parse_requirement(&nested(MAX_MARKER_NESTING + 1)),
+            Err(RequirementError::Marker(
+                "parentheses nest more than 32 deep".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn a_deep_marker_is_an_error_not_a_stack_overflow() {
+        // Far deeper than any stack allows for one frame per level; a small thread stack makes a
+        // regression fail here rather than only on a runtime worker.
+        // The marker parser alone, past the length limit that guards it in a requirement.
+        let deep = nested(200_000);
+        let marker = deep.trim_start_matches("x; ").to_string();
+        let outcome = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || check_marker(&marker))
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(
+            outcome,
+            Err("parentheses nest more than 32 deep".to_string())
+        );
+        assert!(matches!(
+            parse_requirement(&deep),
+            Err(RequirementError::TooLong(400_023))
+        ));
+        let outcome = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(|| custom_package_errors(&nested(8_000)))
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(outcome.len(), 1, "{outcome:?}");
+        assert!(
+            outcome[0].ends_with("has text after ';' that is not an environment marker such as python_version >= \"3.9\": parentheses nest more than 32 deep"),
+            "{}",
+            outcome[0]
+        );
+        assert!(
+            outcome[0].len() < 300,
+            "the bad item is quoted in part: {}",
+            outcome[0]
+        );
+    }
+
+    #[test]
+    fn lists_over_the_length_limit_are_one_error() {
+        let list = "a,".repeat(MAX_CUSTOM_PACKAGES_LEN / 2 + 1);
+        assert_eq!(
+            custom_package_errors(&list),
+            [format!(
+                "customPackages is {} characters long; at most 16384 are allowed",
+                list.len()
+            )]
+        );
+        assert!(parse_custom_packages(&list).is_err());
+        let fits = "a,".repeat(MAX_CUSTOM_PACKAGES_LEN / 2);
+        assert_eq!(
+            parse_custom_packages(&fits).unwrap().len(),
+            MAX_CUSTOM_PACKAGES_LEN / 2
+        );
+        assert_eq!(
+            parse_requirement(&"a".repeat(MAX_CUSTOM_PACKAGES_LEN + 1)),
+            Err(RequirementError::TooLong(MAX_CUSTOM_PACKAGES_LEN + 1))
+        );
     }
 }

@@ -11,6 +11,11 @@ use serde::{Deserialize, Serialize};
 use super::endpoint::ENDPOINT_PATTERN;
 use super::headers::HEADERS_PATTERN;
 use super::image_ref::{IMAGE_REFERENCE_PATTERN, TAG_PATTERN};
+use super::limits::{
+    MAX_CUSTOM_PACKAGES_LEN, MAX_ENDPOINT_LEN, MAX_ENV_ENTRIES, MAX_ENVIRONMENT_LEN,
+    MAX_HEADERS_LEN, MAX_IMAGE_REFERENCE_LEN, MAX_LABEL_KEY_LEN, MAX_MATCH_EXPRESSIONS,
+    MAX_MATCH_LABELS, MAX_REFERENCE_LEN, MAX_SELECTOR_VALUES, MAX_VERSION_LEN, longest,
+};
 use super::requirements::CUSTOM_PACKAGES_PATTERN;
 use super::schema;
 use super::validation::{
@@ -87,9 +92,11 @@ pub struct AutoInstrumentationSpec {
 pub struct PodSelector {
     /// Labels the pod must carry with exactly these values.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("maxProperties" = MAX_MATCH_LABELS))]
     pub match_labels: Option<BTreeMap<String, String>>,
     /// Set-based requirements, all of which must hold.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("maxItems" = MAX_MATCH_EXPRESSIONS))]
     pub match_expressions: Option<Vec<SelectorRequirement>>,
 }
 
@@ -99,12 +106,14 @@ pub struct PodSelector {
 #[schemars(transform = schema::requirement_schema)]
 pub struct SelectorRequirement {
     /// The label key the requirement applies to.
+    #[schemars(extend("maxLength" = MAX_LABEL_KEY_LEN))]
     pub key: String,
     /// One of `In`, `NotIn`, `Exists`, `DoesNotExist`.
-    #[schemars(extend("enum" = SELECTOR_OPERATORS))]
+    #[schemars(extend("enum" = SELECTOR_OPERATORS, "maxLength" = longest(&SELECTOR_OPERATORS)))]
     pub operator: String,
     /// Values for `In` and `NotIn`; must be empty for `Exists` and `DoesNotExist`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("maxItems" = MAX_SELECTOR_VALUES))]
     pub values: Option<Vec<String>>,
 }
 
@@ -130,29 +139,48 @@ pub struct PythonInstrumentation {
     pub enabled: Option<bool>,
     /// Tag of the provider image: `latest` or a version such as `1.2.3` (default `latest`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("default" = DEFAULT_VERSION, "pattern" = TAG_PATTERN))]
+    #[schemars(extend(
+        "default" = DEFAULT_VERSION,
+        "pattern" = TAG_PATTERN,
+        "maxLength" = MAX_VERSION_LEN
+    ))]
     pub version: Option<String>,
     /// Instrumentation provider: `openlit`, `openinference`, `openllmetry` or `custom` (default `openlit`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("default" = DEFAULT_PROVIDER, "enum" = PROVIDERS))]
+    #[schemars(extend(
+        "default" = DEFAULT_PROVIDER,
+        "enum" = PROVIDERS,
+        "maxLength" = longest(&PROVIDERS)
+    ))]
     pub provider: Option<String>,
     /// Pull policy of the init container image (default `IfNotPresent`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("default" = DEFAULT_PULL_POLICY, "enum" = PULL_POLICIES))]
+    #[schemars(extend(
+        "default" = DEFAULT_PULL_POLICY,
+        "enum" = PULL_POLICIES,
+        "maxLength" = longest(&PULL_POLICIES)
+    ))]
     pub image_pull_policy: Option<String>,
     /// Extra packages to install, as comma-separated PEP 508 requirement strings, e.g.
     /// `langchain>=0.1.0, openai[datalib]==1.2.3; python_version >= "3.9"`. Direct URLs, pip
     /// options and shell metacharacters are refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("pattern" = CUSTOM_PACKAGES_PATTERN))]
+    #[schemars(extend(
+        "pattern" = CUSTOM_PACKAGES_PATTERN,
+        "maxLength" = MAX_CUSTOM_PACKAGES_LEN
+    ))]
     pub custom_packages: Option<String>,
     /// Init container image overriding the provider's default; required for provider `custom`.
     /// Any OCI reference: `registry[:port]/repository[:tag][@sha256:digest]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("pattern" = IMAGE_REFERENCE_PATTERN))]
+    #[schemars(extend(
+        "pattern" = IMAGE_REFERENCE_PATTERN,
+        "maxLength" = MAX_IMAGE_REFERENCE_LEN
+    ))]
     pub custom_init_image: Option<String>,
     /// Extra environment variables for instrumented containers; the container's own variables win.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("maxItems" = MAX_ENV_ENTRIES))]
     pub env: Option<Vec<EnvVar>>,
     /// Resources of the init container (default requests 100m/128Mi, limits 200m/256Mi).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -161,24 +189,31 @@ pub struct PythonInstrumentation {
     /// is pulled (tag `<version>-py<pythonVersion>`), so compiled packages match the interpreter.
     /// Absent: the plain `<version>` tag, built for CPython 3.11. Ignored with `customInitImage`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("enum" = PYTHON_VERSIONS))]
+    #[schemars(extend("enum" = PYTHON_VERSIONS, "maxLength" = longest(&PYTHON_VERSIONS)))]
     pub python_version: Option<String>,
     /// What a failing instrumentation setup does: `continue` (default: the app runs uninstrumented)
     /// or `block` (the pod does not start).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("default" = DEFAULT_ON_FAILURE, "enum" = ON_FAILURE_VALUES))]
+    #[schemars(extend(
+        "default" = DEFAULT_ON_FAILURE,
+        "enum" = ON_FAILURE_VALUES,
+        "maxLength" = longest(&ON_FAILURE_VALUES)
+    ))]
     pub on_failure: Option<String>,
 }
 
 /// Go settings kept for compatibility; not acted on.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = schema::go_schema)]
 pub struct GoSpec {
     /// Go instrumentation image (unused).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("maxLength" = MAX_IMAGE_REFERENCE_LEN))]
     pub image: Option<String>,
     /// Go environment variables (unused).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("maxItems" = MAX_ENV_ENTRIES))]
     pub env: Option<Vec<EnvVar>>,
 }
 
@@ -190,12 +225,19 @@ pub struct OtlpSpec {
     /// Base OTLP/HTTP endpoint URL, e.g. `http://openlit.openlit.svc:4318` or `http://[::1]:4318`:
     /// http or https, a host, an optional port and an optional path (no query or credentials).
     #[serde(default)]
-    #[schemars(extend("pattern" = ENDPOINT_PATTERN))]
+    #[schemars(extend("pattern" = ENDPOINT_PATTERN, "maxLength" = MAX_ENDPOINT_LEN))]
     pub endpoint: String,
-    /// Export headers in the OpenTelemetry `key=value,key2=value2` form.
+    /// Export headers in the OpenTelemetry `key=value,key2=value2` form. The value travels in
+    /// every instrumented pod's spec; to keep API keys in a Secret, use `headersFrom` instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("pattern" = HEADERS_PATTERN))]
+    #[schemars(extend("pattern" = HEADERS_PATTERN, "maxLength" = MAX_HEADERS_LEN))]
     pub headers: Option<String>,
+    /// Export headers read from a Secret key (holding the `key=value,key2=value2` form): the
+    /// instrumented containers get `OTEL_EXPORTER_OTLP_HEADERS` with `valueFrom.secretKeyRef`, so
+    /// the value never appears in the pod or in the webhook's answers. The Secret must be in the
+    /// pod's namespace. Cannot be used together with `headers`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headers_from: Option<HeadersSource>,
     /// Export timeout in seconds, 1 to 300 (default 30).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend(
@@ -206,13 +248,33 @@ pub struct OtlpSpec {
     pub timeout: Option<i32>,
 }
 
+/// Where `otlp.headersFrom` reads the export headers.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HeadersSource {
+    /// A key of a Secret in the instrumented pod's namespace.
+    pub secret_key_ref: SecretKeyReference,
+}
+
+/// A key of a Secret in the namespace of the pod that uses it.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretKeyReference {
+    /// Name of the Secret.
+    #[schemars(extend("maxLength" = MAX_REFERENCE_LEN))]
+    pub name: String,
+    /// Key inside the Secret.
+    #[schemars(extend("maxLength" = MAX_REFERENCE_LEN))]
+    pub key: String,
+}
+
 /// Resource attribute settings.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ResourceSpec {
     /// Deployment environment (`deployment.environment`), e.g. `production`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("pattern" = ENVIRONMENT_PATTERN))]
+    #[schemars(extend("pattern" = ENVIRONMENT_PATTERN, "maxLength" = MAX_ENVIRONMENT_LEN))]
     pub environment: Option<String>,
 }
 

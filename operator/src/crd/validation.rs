@@ -1,15 +1,23 @@
 //! Validation of an `AutoInstrumentation`: errors make the resource inert, warnings are reported
 //! but do not stop it working. Messages that the OpenLIT operator produced are kept word for word.
+//!
+//! Every field is checked against its size limit ([`super::limits`]) before it is parsed, so a
+//! resource stored under a CRD without those limits costs bounded work and gives short messages.
 
 use super::endpoint::parse_endpoint;
-use super::env_vars::check_env;
+use super::env_vars::{check_env, env_limit_errors};
 use super::headers::parse_headers;
 use super::image_ref::{check_tag, parse_image_reference};
 use super::labels::{check_label_key, check_label_value};
+use super::limits::{
+    MAX_ENDPOINT_LEN, MAX_ENVIRONMENT_LEN, MAX_HEADERS_LEN, MAX_IMAGE_REFERENCE_LEN,
+    MAX_LABEL_KEY_LEN, MAX_LABEL_VALUE_LEN, MAX_MATCH_EXPRESSIONS, MAX_MATCH_LABELS,
+    MAX_REFERENCE_LEN, MAX_SELECTOR_VALUES, MAX_VERSION_LEN, check_count, check_len, shorten,
+};
 use super::quantity::check_resources;
 use super::requirements::custom_package_errors;
 use super::types::{
-    AutoInstrumentation, AutoInstrumentationSpec, OtlpSpec, PROVIDERS, PULL_POLICIES,
+    AutoInstrumentation, AutoInstrumentationSpec, GoSpec, OtlpSpec, PROVIDERS, PULL_POLICIES,
     PYTHON_VERSIONS, PodSelector, PythonInstrumentation, ResourceSpec, SelectorRequirement,
 };
 
@@ -44,6 +52,17 @@ impl Validation {
     fn warn(&mut self, message: impl Into<String>) {
         self.warnings.push(message.into());
     }
+
+    /// Records a size-limit error; `true` when the value is within its limit.
+    fn within(&mut self, limit: Result<(), String>) -> bool {
+        match limit {
+            Ok(()) => true,
+            Err(message) => {
+                self.error(message);
+                false
+            }
+        }
+    }
 }
 
 /// Validates a resource against every rule of the `AutoInstrumentation` API.
@@ -59,8 +78,9 @@ pub fn validate_spec(spec: &AutoInstrumentationSpec) -> Validation {
         check_selector(ignore, SelectorRole::Ignore, &mut out);
     }
     check_python(&spec.instrumentation(), &mut out);
-    if spec.go.is_some() {
+    if let Some(go) = &spec.go {
         out.warn("spec.go is accepted for compatibility, but Go instrumentation is not performed");
+        check_go(go, &mut out);
     }
     check_otlp(&spec.otlp, &mut out);
     if let Some(resource) = &spec.resource {
@@ -86,6 +106,19 @@ fn check_selector(selector: &PodSelector, role: SelectorRole, out: &mut Validati
         .match_expressions
         .as_ref()
         .filter(|e| !e.is_empty());
+    let labels_fit = out.within(check_count(
+        &format!("{path}.matchLabels"),
+        labels.map_or(0, |l| l.len()),
+        MAX_MATCH_LABELS,
+    ));
+    let expressions_fit = out.within(check_count(
+        &format!("{path}.matchExpressions"),
+        expressions.map_or(0, |e| e.len()),
+        MAX_MATCH_EXPRESSIONS,
+    ));
+    if !(labels_fit && expressions_fit) {
+        return;
+    }
     if labels.is_none() && expressions.is_none() {
         match role {
             SelectorRole::Select => {
@@ -100,6 +133,20 @@ fn check_selector(selector: &PodSelector, role: SelectorRole, out: &mut Validati
     for (key, value) in labels.into_iter().flatten() {
         if key.is_empty() {
             out.error("matchLabels keys cannot be empty");
+            continue;
+        }
+        if !out.within(check_len(
+            &format!("{path}.matchLabels key"),
+            key,
+            MAX_LABEL_KEY_LEN,
+        )) {
+            continue;
+        }
+        if !out.within(check_len(
+            &format!("{path}.matchLabels['{key}']"),
+            value,
+            MAX_LABEL_VALUE_LEN,
+        )) {
             continue;
         }
         if let Err(reason) = check_label_key(key) {
@@ -130,14 +177,24 @@ fn check_requirement(
     out: &mut Validation,
 ) {
     let key = requirement.key.as_str();
-    if key.is_empty() {
-        out.error(format!("matchExpressions[{index}].key cannot be empty"));
-    } else if let Err(reason) = check_label_key(key) {
-        out.error(format!(
-            "{path}.key '{key}' is not a valid label key: {reason}"
-        ));
+    // A key over its limit is reported without being quoted or parsed.
+    if out.within(check_len(&format!("{path}.key"), key, MAX_LABEL_KEY_LEN)) {
+        if key.is_empty() {
+            out.error(format!("matchExpressions[{index}].key cannot be empty"));
+        } else if let Err(reason) = check_label_key(key) {
+            out.error(format!(
+                "{path}.key '{key}' is not a valid label key: {reason}"
+            ));
+        }
     }
     let values = requirement.values.as_deref().unwrap_or_default();
+    if !out.within(check_count(
+        &format!("{path}.values"),
+        values.len(),
+        MAX_SELECTOR_VALUES,
+    )) {
+        return;
+    }
     let operator = requirement.operator.as_str();
     match operator {
         "In" | "NotIn" if values.is_empty() => out.error(format!(
@@ -148,11 +205,19 @@ fn check_requirement(
         )),
         "In" | "NotIn" | "Exists" | "DoesNotExist" => {}
         _ => out.error(format!(
-            "{path}.operator '{operator}' is not one of {}",
+            "{path}.operator '{}' is not one of {}",
+            shorten(operator),
             SELECTOR_OPERATORS.join(", ")
         )),
     }
-    for value in values {
+    for (index, value) in values.iter().enumerate() {
+        if !out.within(check_len(
+            &format!("{path}.values[{index}]"),
+            value,
+            MAX_LABEL_VALUE_LEN,
+        )) {
+            continue;
+        }
         if let Err(reason) = check_label_value(value) {
             out.error(format!(
                 "{path}.values has '{value}', which is not a valid label value: {reason}"
@@ -166,22 +231,30 @@ fn check_python(python: &PythonInstrumentation, out: &mut Validation) {
     let provider = python.provider();
     if !PROVIDERS.contains(&provider) {
         out.error(format!(
-            "{PATH}.provider '{provider}' is not one of {}",
+            "{PATH}.provider '{}' is not one of {}",
+            shorten(provider),
             PROVIDERS.join(", ")
         ));
     }
     let version = python.version();
-    match check_tag(version) {
-        Err(e) => out.error(format!("{PATH}.version: {e}")),
-        Ok(()) if version != "latest" && !is_semver_like(version) => {
-            out.warn("version should follow semantic versioning (e.g., 1.0.0)")
+    if out.within(check_len(
+        &format!("{PATH}.version"),
+        version,
+        MAX_VERSION_LEN,
+    )) {
+        match check_tag(version) {
+            Err(e) => out.error(format!("{PATH}.version: {e}")),
+            Ok(()) if version != "latest" && !is_semver_like(version) => {
+                out.warn("version should follow semantic versioning (e.g., 1.0.0)")
+            }
+            Ok(()) => {}
         }
-        Ok(()) => {}
     }
     let policy = python.image_pull_policy();
     if !PULL_POLICIES.contains(&policy) {
         out.error(format!(
-            "{PATH}.imagePullPolicy '{policy}' is not one of {}",
+            "{PATH}.imagePullPolicy '{}' is not one of {}",
+            shorten(policy),
             PULL_POLICIES.join(", ")
         ));
     }
@@ -191,7 +264,12 @@ fn check_python(python: &PythonInstrumentation, out: &mut Validation) {
         .filter(|i| !i.is_empty())
     {
         Some(image) => {
-            if let Err(e) = parse_image_reference(image) {
+            let fits = out.within(check_len(
+                &format!("{PATH}.customInitImage"),
+                image,
+                MAX_IMAGE_REFERENCE_LEN,
+            ));
+            if fits && let Err(e) = parse_image_reference(image) {
                 out.error(format!(
                     "{PATH}.customInitImage '{image}' is not a valid image reference: {e}"
                 ));
@@ -205,7 +283,8 @@ fn check_python(python: &PythonInstrumentation, out: &mut Validation) {
     if let Some(python_version) = python.python_version.as_deref().filter(|v| !v.is_empty()) {
         if !PYTHON_VERSIONS.contains(&python_version) {
             out.error(format!(
-                "{PATH}.pythonVersion '{python_version}' is not one of {}",
+                "{PATH}.pythonVersion '{}' is not one of {}",
+                shorten(python_version),
                 PYTHON_VERSIONS.join(", ")
             ));
         } else if python
@@ -227,14 +306,20 @@ fn check_python(python: &PythonInstrumentation, out: &mut Validation) {
         && !ON_FAILURE_VALUES.contains(&on_failure)
     {
         out.error(format!(
-            "{PATH}.onFailure '{on_failure}' is not one of {}",
+            "{PATH}.onFailure '{}' is not one of {}",
+            shorten(on_failure),
             ON_FAILURE_VALUES.join(", ")
         ));
     }
     if let Some(env) = &python.env {
-        let (errors, warnings) = check_env(env);
-        out.errors.extend(errors);
-        out.warnings.extend(warnings);
+        let too_big = env_limit_errors(env, &format!("{PATH}.env"));
+        if too_big.is_empty() {
+            let (errors, warnings) = check_env(env);
+            out.errors.extend(errors);
+            out.warnings.extend(warnings);
+        } else {
+            out.errors.extend(too_big);
+        }
     }
     if let Some(resources) = &python.resources {
         out.errors
@@ -254,10 +339,24 @@ fn is_semver_like(version: &str) -> bool {
     numeric(parts.next()) && numeric(parts.next()) && patch_starts_numeric(parts.next())
 }
 
+/// `spec.go` is not acted on, but its size is bounded like Python's settings.
+fn check_go(go: &GoSpec, out: &mut Validation) {
+    if let Some(image) = &go.image {
+        out.within(check_len("spec.go.image", image, MAX_IMAGE_REFERENCE_LEN));
+    }
+    if let Some(env) = &go.env {
+        out.errors.extend(env_limit_errors(env, "spec.go.env"));
+    }
+}
+
 fn check_otlp(otlp: &OtlpSpec, out: &mut Validation) {
     if otlp.endpoint.is_empty() {
         out.error("spec.otlp.endpoint is required");
-    } else {
+    } else if out.within(check_len(
+        "spec.otlp.endpoint",
+        &otlp.endpoint,
+        MAX_ENDPOINT_LEN,
+    )) {
         match parse_endpoint(&otlp.endpoint) {
             Err(e) => out.error(format!("invalid OTLP endpoint URL: {e}")),
             Ok(endpoint) if endpoint.path.trim_end_matches('/').ends_with("/v1/traces") => {
@@ -266,12 +365,28 @@ fn check_otlp(otlp: &OtlpSpec, out: &mut Validation) {
             Ok(_) => {}
         }
     }
-    if let Some(headers) = otlp.headers.as_deref().filter(|h| !h.is_empty())
+    let headers = otlp.headers.as_deref().filter(|h| !h.is_empty());
+    if let Some(headers) = headers
+        && out.within(check_len("spec.otlp.headers", headers, MAX_HEADERS_LEN))
         && let Err(e) = parse_headers(headers)
     {
         out.error(format!(
             "spec.otlp.headers must be in key=value,key2=value2 form: {e}"
         ));
+    }
+    if let Some(source) = &otlp.headers_from {
+        if headers.is_some() {
+            out.error("spec.otlp.headers and spec.otlp.headersFrom cannot both be set");
+        }
+        let secret = &source.secret_key_ref;
+        for (field, value) in [("name", &secret.name), ("key", &secret.key)] {
+            let path = format!("spec.otlp.headersFrom.secretKeyRef.{field}");
+            if value.is_empty() {
+                out.error(format!("{path} is required"));
+            } else {
+                out.within(check_len(&path, value, MAX_REFERENCE_LEN));
+            }
+        }
     }
     if let Some(timeout) = otlp.timeout
         && !(MIN_OTLP_TIMEOUT_SECONDS..=MAX_OTLP_TIMEOUT_SECONDS).contains(&timeout)
@@ -284,6 +399,13 @@ fn check_resource(resource: &ResourceSpec, out: &mut Validation) {
     let Some(environment) = resource.environment.as_deref().filter(|e| !e.is_empty()) else {
         return;
     };
+    if !out.within(check_len(
+        "spec.resource.environment",
+        environment,
+        MAX_ENVIRONMENT_LEN,
+    )) {
+        return;
+    }
     if environment.contains([',', '=']) || environment.chars().any(char::is_control) {
         out.error(format!(
             "spec.resource.environment '{environment}' must not contain ',', '=' or control characters (it becomes part of OTEL_RESOURCE_ATTRIBUTES)"

@@ -23,6 +23,9 @@ pub struct DesiredEnv<'a> {
     pub resource_env: &'a [Value],
     /// Derived `name=value` pairs, in injection order (PYTHONPATH and OTEL_RESOURCE_ATTRIBUTES excluded).
     pub derived: Vec<(String, String)>,
+    /// Derived variables taken from a source instead of a value: `(name, valueFrom)`, added
+    /// after `derived` under the same precedence.
+    pub derived_from: Vec<(String, Value)>,
     /// Derived resource attributes, in a fixed order.
     pub attributes: Vec<(String, String)>,
 }
@@ -98,6 +101,11 @@ pub fn env_operations(
     for (name, value) in &desired.derived {
         if !seen(name, &appended) {
             appended.push(literal(name, value));
+        }
+    }
+    for (name, source) in &desired.derived_from {
+        if !seen(name, &appended) {
+            appended.push(json!({"name": name, "valueFrom": source}));
         }
     }
     // OTEL_RESOURCE_ATTRIBUTES: merged per key when the container sets it literally; a container

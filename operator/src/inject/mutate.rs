@@ -415,9 +415,21 @@ impl<'p> PodIdentity<'p> {
             format!("{namespace}.$({POD_NAME_VAR}).{container}"),
         ));
         attributes.push(("deployment.environment".into(), self.environment.clone()));
+        // Headers from a Secret travel as a reference, so the patch never holds their value.
+        let derived_from = settings
+            .headers_from
+            .iter()
+            .map(|(name, key)| {
+                (
+                    "OTEL_EXPORTER_OTLP_HEADERS".to_string(),
+                    json!({"secretKeyRef": {"name": name, "key": key}}),
+                )
+            })
+            .collect();
         DesiredEnv {
             resource_env: &settings.env,
             derived,
+            derived_from,
             attributes,
         }
     }

@@ -48,6 +48,8 @@ pub struct Settings {
     pub endpoint: String,
     /// OTLP headers in `k=v,k2=v2` form, when set.
     pub headers: Option<String>,
+    /// The Secret `(name, key)` holding the OTLP headers, when `otlp.headersFrom` is set.
+    pub headers_from: Option<(String, String)>,
     /// OTLP timeout in milliseconds.
     pub timeout_ms: i64,
     /// `resource.environment`, when set.
@@ -126,6 +128,10 @@ impl Policy {
                 .unwrap_or_else(|| "continue".into()),
             endpoint: spec.otlp.endpoint.clone(),
             headers: spec.otlp.headers.clone().filter(|h| !h.is_empty()),
+            headers_from: spec.otlp.headers_from.as_ref().map(|source| {
+                let secret = &source.secret_key_ref;
+                (secret.name.clone(), secret.key.clone())
+            }),
             timeout_ms: i64::from(spec.otlp_timeout_seconds()) * 1000,
             environment: spec
                 .resource

@@ -1,6 +1,6 @@
 //! Helpers shared by the `crd_*` tests: loading resources from YAML, and a small evaluator of the
-//! generated OpenAPI schema (types, enums, patterns, bounds, required fields, unknown fields and
-//! defaults) so that tests can check what the API server would accept and store.
+//! generated OpenAPI schema (types, enums, patterns, bounds, sizes, required fields, unknown
+//! fields and defaults) so that tests can check what the API server would accept and store.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -45,6 +45,25 @@ fn check_node(schema: &Value, value: &Value, path: &str, errors: &mut Vec<String
             fail("null is not allowed".into());
         }
         return;
+    }
+    if let (Some(max), Some(text)) = (schema["maxLength"].as_u64(), value.as_str()) {
+        let len = text.chars().count() as u64;
+        if len > max {
+            fail(format!("{len} characters, more than maxLength {max}"));
+        }
+    }
+    if let (Some(max), Some(array)) = (schema["maxItems"].as_u64(), value.as_array())
+        && array.len() as u64 > max
+    {
+        fail(format!("{} items, more than maxItems {max}", array.len()));
+    }
+    if let (Some(max), Some(object)) = (schema["maxProperties"].as_u64(), value.as_object())
+        && object.len() as u64 > max
+    {
+        fail(format!(
+            "{} properties, more than maxProperties {max}",
+            object.len()
+        ));
     }
     if schema["x-kubernetes-int-or-string"] == Value::Bool(true) {
         if !(value.is_i64() || value.is_u64() || value.is_string()) {

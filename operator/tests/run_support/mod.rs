@@ -59,6 +59,12 @@ pub struct Cluster {
 
 /// Starts a simulator (without pod controllers) and installs the CRD.
 pub async fn cluster() -> Cluster {
+    cluster_with(openlit_operator::crd::crd()).await
+}
+
+/// Starts a simulator (without pod controllers) with `crd` as the AutoInstrumentation CRD, e.g.
+/// an older one.
+pub async fn cluster_with(crd: CustomResourceDefinition) -> Cluster {
     let sim = Simulator::builder()
         .controllers(false)
         .start()
@@ -66,9 +72,7 @@ pub async fn cluster() -> Cluster {
         .unwrap();
     let client = sim.client().unwrap();
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    crds.create(&PostParams::default(), &openlit_operator::crd::crd())
-        .await
-        .unwrap();
+    crds.create(&PostParams::default(), &crd).await.unwrap();
     let namespaces: Api<Namespace> = Api::all(client.clone());
     for name in [OPERATOR_NAMESPACE, "apps"] {
         namespaces
