@@ -28,7 +28,7 @@ use crate::metrics::{ConnectionClose, Metrics};
 
 /// Most h2 streams (requests) a client may have open at once on one connection.
 pub const MAX_CONCURRENT_STREAMS: u32 = 64;
-/// Interval of h2 keep-alive pings on a connection with requests in flight.
+/// How long an h2 connection may be quiet before the server pings it.
 pub const H2_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(20);
 /// How long an h2 keep-alive ping may go unanswered before the connection is closed.
 pub const H2_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(10);
