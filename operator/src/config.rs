@@ -20,6 +20,11 @@
 //! - `WEBHOOK_PATH` (default `/mutate`) is where the webhook answers and what the webhook
 //!   configuration names; `WEBHOOK_REINVOCATION_POLICY=Never` is accepted and ignored with a warning, because
 //!   the webhook is reinvocation-safe and always registered with `IfNeeded`.
+//! - The webhook server's connection cap (`WEBHOOK_MAX_CONNECTIONS`) and idle timeout
+//!   (`WEBHOOK_IDLE_TIMEOUT_SECONDS`) are settings because they depend on what sits between the
+//!   API server and the webhook; its other timeouts and limits are constants
+//!   ([`crate::webhook::WebhookSettings`]). An admission waits for a worker at most half of
+//!   `WEBHOOK_TIMEOUT_SECONDS`, so a busy replica still answers before the API server gives up.
 //! - `/metrics` is served on `METRICS_PORT` (default 8080); when it equals `HEALTH_PORT`, one
 //!   listener serves the probes and the metrics.
 
@@ -56,6 +61,11 @@ pub const DEFAULT_SERVICE_PORT: u16 = 443;
 pub const DEFAULT_VOLUME_SIZE_LIMIT: &str = "500Mi";
 /// Default leader lease duration in seconds.
 pub const DEFAULT_LEASE_DURATION_SECONDS: u64 = 15;
+/// Default cap on open webhook connections.
+pub const DEFAULT_WEBHOOK_MAX_CONNECTIONS: usize = crate::webhook::DEFAULT_MAX_CONNECTIONS;
+/// Default seconds after which a webhook connection without a request in flight is closed.
+pub const DEFAULT_WEBHOOK_IDLE_TIMEOUT_SECONDS: u64 =
+    crate::webhook::DEFAULT_IDLE_TIMEOUT.as_secs();
 
 /// `failurePolicy` of the webhook.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -236,6 +246,12 @@ pub struct Config {
     /// `timeoutSeconds` of the webhook (1 to 30).
     #[arg(long, env = "WEBHOOK_TIMEOUT_SECONDS", value_name = "WEBHOOK_TIMEOUT_SECONDS", default_value_t = DEFAULT_WEBHOOK_TIMEOUT_SECONDS)]
     pub webhook_timeout_seconds: u32,
+    /// Most webhook connections open at once (1 to 65536); at the cap the one idle the longest is closed.
+    #[arg(long, env = "WEBHOOK_MAX_CONNECTIONS", value_name = "WEBHOOK_MAX_CONNECTIONS", default_value_t = DEFAULT_WEBHOOK_MAX_CONNECTIONS)]
+    pub webhook_max_connections: usize,
+    /// Seconds after which a webhook connection without a request in flight is closed (1 to 3600).
+    #[arg(long, env = "WEBHOOK_IDLE_TIMEOUT_SECONDS", value_name = "WEBHOOK_IDLE_TIMEOUT_SECONDS", default_value_t = DEFAULT_WEBHOOK_IDLE_TIMEOUT_SECONDS)]
+    pub webhook_idle_timeout_seconds: u64,
     /// `sizeLimit` of the `instrumentation-packages` volume.
     #[arg(long, env = "VOLUME_SIZE_LIMIT", value_name = "VOLUME_SIZE_LIMIT", default_value = DEFAULT_VOLUME_SIZE_LIMIT)]
     pub volume_size_limit: String,
@@ -294,6 +310,8 @@ impl Default for Config {
             webhook_failure_policy: FailurePolicy::Ignore,
             webhook_reinvocation_policy: ReinvocationPolicy::IfNeeded,
             webhook_timeout_seconds: DEFAULT_WEBHOOK_TIMEOUT_SECONDS,
+            webhook_max_connections: DEFAULT_WEBHOOK_MAX_CONNECTIONS,
+            webhook_idle_timeout_seconds: DEFAULT_WEBHOOK_IDLE_TIMEOUT_SECONDS,
             volume_size_limit: DEFAULT_VOLUME_SIZE_LIMIT.into(),
             image_prefix: DEFAULT_IMAGE_PREFIX.into(),
             lease_name: None,
@@ -398,6 +416,24 @@ impl Config {
                 format!(
                     "{} must be between 1 and 30 (the API server's limit)",
                     self.webhook_timeout_seconds
+                ),
+            ));
+        }
+        if !(1..=65_536).contains(&self.webhook_max_connections) {
+            return Err(invalid(
+                "WEBHOOK_MAX_CONNECTIONS (--webhook-max-connections)",
+                format!(
+                    "{} must be between 1 and 65536",
+                    self.webhook_max_connections
+                ),
+            ));
+        }
+        if !(1..=3600).contains(&self.webhook_idle_timeout_seconds) {
+            return Err(invalid(
+                "WEBHOOK_IDLE_TIMEOUT_SECONDS (--webhook-idle-timeout-seconds)",
+                format!(
+                    "{} must be between 1 and 3600",
+                    self.webhook_idle_timeout_seconds
                 ),
             ));
         }
@@ -653,6 +689,14 @@ mod tests {
                 "WEBHOOK_TIMEOUT_SECONDS",
             ),
             (vec!["--volume-size-limit", "lots"], "VOLUME_SIZE_LIMIT"),
+            (
+                vec!["--webhook-max-connections", "0"],
+                "WEBHOOK_MAX_CONNECTIONS",
+            ),
+            (
+                vec!["--webhook-idle-timeout-seconds", "0"],
+                "WEBHOOK_IDLE_TIMEOUT_SECONDS",
+            ),
             (vec!["--health-port", "9443"], "WEBHOOK_PORT"),
         ] {
             let message = parse(&args).unwrap_err().to_string();

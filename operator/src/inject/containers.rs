@@ -2,6 +2,8 @@
 //! (`openlit.io/inject-python`, `container-languages`, `include-containers`, `exclude-containers`)
 //! and name/image/command heuristics matched on whole words.
 
+use std::collections::{HashMap, HashSet};
+
 use serde_json::Value;
 
 use super::pod::PodView;
@@ -117,11 +119,13 @@ pub struct ContainerDecision {
 
 /// Decides for every application container of the pod.
 pub fn choose_containers(pod: &PodView) -> Vec<ContainerDecision> {
+    // Each annotation list is parsed once per pod into a set, so the per-container lookups stay
+    // constant-time however long the lists are.
     let annotations = pod.annotations();
-    let list = |key: &str| -> Option<Vec<String>> {
+    let list = |key: &str| -> Option<Vec<&str>> {
         annotations.get(key).map(|v| {
             v.split(',')
-                .map(|s| s.trim().to_string())
+                .map(str::trim)
                 .filter(|s| !s.is_empty())
                 .collect()
         })
@@ -129,14 +133,23 @@ pub fn choose_containers(pod: &PodView) -> Vec<ContainerDecision> {
     let force_python = annotations
         .get(INJECT_PYTHON_ANNOTATION)
         .is_some_and(|v| v.eq_ignore_ascii_case("true"));
-    let excluded = list(EXCLUDE_CONTAINERS_ANNOTATION).unwrap_or_default();
-    let included = list(INCLUDE_CONTAINERS_ANNOTATION);
-    let languages: Vec<(String, String)> = list(CONTAINER_LANGUAGES_ANNOTATION)
+    let excluded: HashSet<&str> = list(EXCLUDE_CONTAINERS_ANNOTATION)
         .unwrap_or_default()
-        .iter()
-        .filter_map(|item| item.split_once(':'))
-        .map(|(name, lang)| (name.trim().to_string(), lang.trim().to_ascii_lowercase()))
+        .into_iter()
         .collect();
+    let included: Option<HashSet<&str>> =
+        list(INCLUDE_CONTAINERS_ANNOTATION).map(|l| l.into_iter().collect());
+    let mut languages: HashMap<&str, String> = HashMap::new();
+    for (name, lang) in list(CONTAINER_LANGUAGES_ANNOTATION)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|item| item.split_once(':'))
+    {
+        // The first declaration of a container wins.
+        languages
+            .entry(name.trim())
+            .or_insert_with(|| lang.trim().to_ascii_lowercase());
+    }
 
     pod.containers()
         .iter()
@@ -147,16 +160,13 @@ pub fn choose_containers(pod: &PodView) -> Vec<ContainerDecision> {
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_string();
-            let declared = languages
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, l)| l.as_str());
+            let declared = languages.get(name.as_str()).map(String::as_str);
             let outcome = decide(
                 container,
                 &name,
                 force_python,
                 &excluded,
-                included.as_deref(),
+                included.as_ref(),
                 declared,
             );
             ContainerDecision {
@@ -172,17 +182,17 @@ fn decide(
     container: &Value,
     name: &str,
     force_python: bool,
-    excluded: &[String],
-    included: Option<&[String]>,
+    excluded: &HashSet<&str>,
+    included: Option<&HashSet<&str>>,
     declared_language: Option<&str>,
 ) -> Result<(), String> {
-    if excluded.iter().any(|n| n == name) {
+    if excluded.contains(name) {
         return Err(format!(
             "excluded by the {EXCLUDE_CONTAINERS_ANNOTATION} annotation"
         ));
     }
     if let Some(included) = included
-        && !included.iter().any(|n| n == name)
+        && !included.contains(name)
     {
         return Err(format!(
             "not listed in the {INCLUDE_CONTAINERS_ANNOTATION} annotation"

@@ -5,6 +5,8 @@
 //! `PYTHONPATH` gets the packages directory prepended, and `OTEL_RESOURCE_ATTRIBUTES` is merged
 //! per key (container pairs first and winning, then the resource's, then the derived ones).
 
+use std::collections::{HashMap, HashSet};
+
 use json_patch::{AddOperation, PatchOperation, ReplaceOperation};
 use jsonptr::PointerBuf;
 use serde_json::{Value, json};
@@ -41,12 +43,15 @@ pub fn env_operations(
         .and_then(Value::as_array)
         .map(Vec::as_slice)
         .unwrap_or(&[]);
+    // The last entry of each name, indexed once so every lookup below is constant-time.
+    let last_index: HashMap<&str, usize> = existing
+        .iter()
+        .enumerate()
+        .filter_map(|(at, e)| Some((env_name(e)?, at)))
+        .collect();
     let existing_value = |name: &str| -> Option<(usize, &Value)> {
-        existing
-            .iter()
-            .enumerate()
-            .rev()
-            .find(|(_, e)| env_name(e) == Some(name))
+        let at = *last_index.get(name)?;
+        Some((at, existing.get(at)?))
     };
     let defines = |name: &str| existing_value(name).is_some();
 
@@ -61,16 +66,18 @@ pub fn env_operations(
     .collect();
 
     let mut appended: Vec<Value> = Vec::new();
-    let seen = |name: &str, appended: &Vec<Value>| {
-        defines(name) || appended.iter().any(|e| env_name(e) == Some(name))
+    let mut appended_names: HashSet<String> = HashSet::new();
+    let seen = |name: &str, appended_names: &HashSet<String>| {
+        defines(name) || appended_names.contains(name)
     };
     for entry in desired.resource_env {
         let Some(name) = env_name(entry) else {
             continue;
         };
-        if name == PYTHONPATH || name == RESOURCE_ATTRIBUTES || seen(name, &appended) {
+        if name == PYTHONPATH || name == RESOURCE_ATTRIBUTES || seen(name, &appended_names) {
             continue;
         }
+        appended_names.insert(name.to_string());
         appended.push(entry.clone());
     }
     let resource_literal = |name: &str| -> Option<String> {
@@ -99,7 +106,8 @@ pub fn env_operations(
         )),
     }
     for (name, value) in &desired.derived {
-        if !seen(name, &appended) {
+        if !seen(name, &appended_names) {
+            appended_names.insert(name.clone());
             appended.push(literal(name, value));
         }
     }
@@ -167,6 +175,7 @@ pub fn env_operations(
 /// follow for keys nobody set.
 pub fn merge_attributes(sources: &[&str], derived: &[(String, String)]) -> String {
     let mut pairs: Vec<(&str, &str)> = Vec::with_capacity(derived.len() + 4);
+    let mut keys: HashSet<&str> = HashSet::with_capacity(derived.len() + 4);
     let parsed = sources
         .iter()
         .flat_map(|s| s.split(','))
@@ -176,7 +185,7 @@ pub fn merge_attributes(sources: &[&str], derived: &[(String, String)]) -> Strin
             (!key.is_empty()).then(|| (key, value.trim()))
         });
     for (key, value) in parsed.chain(derived.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
-        if !pairs.iter().any(|(k, _)| *k == key) {
+        if keys.insert(key) {
             pairs.push((key, value));
         }
     }

@@ -9,6 +9,7 @@ mod choose;
 mod containers;
 mod env;
 mod identity;
+mod limits;
 mod pod;
 mod policy;
 mod selector;
@@ -21,6 +22,11 @@ pub use containers::{
 pub use env::merge_attributes;
 pub use identity::{
     SERVICE_NAME_ANNOTATION, SERVICE_NAMESPACE_ANNOTATION, SERVICE_VERSION_ANNOTATION,
+};
+pub use limits::{
+    MAX_CONTAINERS, MAX_ENV_PER_CONTAINER, MAX_PATCH_BYTES, MAX_RESOURCE_ATTRIBUTES_BYTES,
+    MAX_RESOURCE_ATTRIBUTES_PAIRS, MAX_SKIP_ANNOTATION_BYTES, MAX_WARNING_BYTES, MAX_WARNINGS,
+    cap_warnings, truncate,
 };
 pub use pod::PodView;
 pub use policy::{

@@ -7,6 +7,7 @@ use super::choose::choose;
 use super::containers::{ContainerDecision, choose_containers};
 use super::env::{DesiredEnv, add, env_operations};
 use super::identity::{self, NODE_NAME_VAR, POD_NAME_VAR};
+use super::limits::{self, MAX_PATCH_BYTES, MAX_SKIP_ANNOTATION_BYTES};
 use super::pod::PodView;
 use super::policy::{Policy, ResourceRef};
 use super::{
@@ -135,11 +136,14 @@ pub fn mutate<'a>(
         ));
     }
 
+    // The errors themselves stay in the resource's status and Events: they may quote text of the
+    // resource, and every selected pod would carry them.
     let pod_reason = if !policy.errors.is_empty() {
+        let count = policy.errors.len();
         Some(format!(
-            "AutoInstrumentation {} is invalid: {}",
+            "AutoInstrumentation {} is invalid ({count} error{}, see its status and Events)",
             policy.resource,
-            policy.errors.join("; ")
+            if count == 1 { "" } else { "s" }
         ))
     } else if !policy.settings.enabled {
         Some(format!(
@@ -152,10 +156,14 @@ pub fn mutate<'a>(
         .any(|v| v.get("name").and_then(Value::as_str) == Some(VOLUME_NAME))
     {
         Some(format!("the pod already has a volume named {VOLUME_NAME}"))
+    } else if let Some(name) = taken_init_container_name(&view, policy) {
+        Some(format!(
+            "the pod already has a container named {name}, the init container the operator adds"
+        ))
     } else if view.containers().is_empty() {
         Some("the pod has no containers".to_string())
     } else {
-        None
+        limits::check_pod(&view).err()
     };
     if let Some(reason) = pod_reason {
         return skip_pod(mutation, &view, policy, reason);
@@ -173,6 +181,7 @@ pub fn mutate<'a>(
             "no container was selected: {}",
             describe(&mutation.skipped_containers)
         );
+        let reason = limits::truncate(&reason, MAX_SKIP_ANNOTATION_BYTES);
         return skip_pod(mutation, &view, policy, reason);
     }
 
@@ -209,6 +218,14 @@ pub fn mutate<'a>(
         let desired = identity.desired_env(&decision.name);
         patch.extend(env_operations(container, decision.index, &desired));
     }
+    let mut size = limits::ByteCount::default();
+    if serde_json::to_writer(&mut size, &patch).is_err() || size.0 > MAX_PATCH_BYTES {
+        let reason = format!(
+            "the patch would be {} bytes, more than the {MAX_PATCH_BYTES} the operator returns",
+            size.0
+        );
+        return skip_pod(mutation, &view, policy, reason);
+    }
     mutation.decision = Decision::Instrumented {
         resource: policy.resource.clone(),
         containers: chosen.into_iter().map(|d| d.name).collect(),
@@ -219,6 +236,7 @@ pub fn mutate<'a>(
 
 /// Records a pod-level skip: a warning, and the annotation unless it already says the same.
 fn skip_pod(mut mutation: Mutation, view: &PodView, policy: &Policy, reason: String) -> Mutation {
+    let reason = limits::truncate(&reason, MAX_SKIP_ANNOTATION_BYTES);
     mutation
         .warnings
         .push(format!("pod not instrumented: {reason}"));
@@ -232,12 +250,28 @@ fn skip_pod(mut mutation: Mutation, view: &PodView, policy: &Policy, reason: Str
     mutation
 }
 
+/// The skipped containers and their reasons, within the annotation's size limit.
 fn describe(skipped: &[(String, String)]) -> String {
-    skipped
+    limits::join_capped(
+        skipped
+            .iter()
+            .map(|(name, reason)| format!("{}: {reason}", limits::truncate(name, 64))),
+        MAX_SKIP_ANNOTATION_BYTES,
+    )
+}
+
+/// The name of the init container the operator would add, when an application container of the
+/// pod already has it (the API server refuses duplicate container names).
+fn taken_init_container_name(view: &PodView, policy: &Policy) -> Option<String> {
+    let name = init_container_name(policy);
+    view.containers()
         .iter()
-        .map(|(name, reason)| format!("{name}: {reason}"))
-        .collect::<Vec<_>>()
-        .join("; ")
+        .any(|c| c.get("name").and_then(Value::as_str) == Some(name.as_str()))
+        .then_some(name)
+}
+
+fn init_container_name(policy: &Policy) -> String {
+    format!("{INIT_CONTAINER_PREFIX}-{}", policy.settings.provider)
 }
 
 fn is_our_init_container(container: &Value) -> bool {
@@ -302,7 +336,7 @@ fn init_container(policy: &Policy) -> Value {
         args.push(package.clone());
     }
     json!({
-        "name": format!("{INIT_CONTAINER_PREFIX}-{}", settings.provider),
+        "name": init_container_name(policy),
         "image": settings.image,
         "imagePullPolicy": settings.image_pull_policy,
         "command": ["python3", "/usr/local/bin/setup-instrumentation.py"],

@@ -48,6 +48,13 @@ pub fn webhook_settings(config: &Config) -> WebhookSettings {
     WebhookSettings {
         inject: config.inject_config(),
         path: config.webhook_path.clone(),
+        max_connections: config.webhook_max_connections,
+        idle_timeout: std::time::Duration::from_secs(config.webhook_idle_timeout_seconds),
+        // Half the API server's deadline: a request that waited that long for a worker is still
+        // answered (allowed unchanged) before the API server gives up on it.
+        admission_queue_timeout: std::time::Duration::from_millis(
+            u64::from(config.webhook_timeout_seconds) * 500,
+        ),
         ..WebhookSettings::default()
     }
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use base64::Engine;
 use serde_json::{Map, Value, json};
 
-use crate::inject::{Decision, InjectConfig, Policy, mutate};
+use crate::inject::{Decision, InjectConfig, Policy, cap_warnings, mutate, truncate};
 use crate::metrics::AdmissionOutcome;
 
 /// Where the webhook finds the resources to apply: the watch-fed cache in production.
@@ -182,8 +182,58 @@ pub fn review(body: &[u8], source: &dyn PolicySource, config: &InjectConfig) -> 
         }
         Decision::Untouched(reason) => reason.clone(),
     };
+    let audit = truncate(&audit, MAX_AUDIT_BYTES);
     response.insert("auditAnnotations".into(), json!({ "decision": audit }));
     answer(response, outcome)
+}
+
+/// Longest audit annotation value written (bytes).
+const MAX_AUDIT_BYTES: usize = 1024;
+
+/// Warning returned when every admission worker stayed busy for the whole queue timeout.
+pub const BUSY_WARNING: &str = "openlit-operator: too busy to process this pod in time; it was admitted without instrumentation";
+
+/// The answer when the operator is too busy to decide: a valid AdmissionReview is allowed
+/// unchanged with [`BUSY_WARNING`]; anything else gets the same 400 as [`review`] gives it.
+/// Reads only the envelope (`apiVersion`, `kind`, `request.uid`), skipping the pod unparsed.
+pub fn busy(body: &[u8]) -> Reply {
+    #[derive(serde::Deserialize)]
+    struct Envelope {
+        #[serde(rename = "apiVersion", default)]
+        api_version: String,
+        #[serde(default)]
+        kind: String,
+        request: Option<EnvelopeRequest>,
+    }
+    #[derive(serde::Deserialize)]
+    struct EnvelopeRequest {
+        #[serde(default)]
+        uid: String,
+    }
+    let envelope: Envelope = match serde_json::from_slice(body) {
+        Ok(envelope) => envelope,
+        Err(e) => return Reply::bad_request(format!("the body is not valid JSON: {e}")),
+    };
+    let known = matches!(
+        envelope.api_version.as_str(),
+        "admission.k8s.io/v1" | "admission.k8s.io/v1beta1"
+    );
+    let uid = envelope.request.map(|r| r.uid).unwrap_or_default();
+    if envelope.kind != "AdmissionReview" || !known || uid.is_empty() {
+        return Reply::bad_request(
+            "expected an admission.k8s.io/v1 AdmissionReview with a request.uid".into(),
+        );
+    }
+    let review = json!({
+        "apiVersion": envelope.api_version,
+        "kind": "AdmissionReview",
+        "response": {"uid": uid, "allowed": true, "warnings": [BUSY_WARNING]},
+    });
+    Reply {
+        status: 200,
+        body: serde_json::to_vec(&review).unwrap_or_default(),
+        outcome: AdmissionOutcome::Error,
+    }
 }
 
 struct Parsed {
@@ -247,8 +297,10 @@ fn parse(body: &[u8]) -> Result<Parsed, String> {
     })
 }
 
+/// The `warnings` of a response, capped in number and length.
 fn warnings(list: Vec<String>) -> Map<String, Value> {
     let mut map = Map::new();
+    let list = cap_warnings(list);
     if !list.is_empty() {
         map.insert(
             "warnings".into(),

@@ -174,4 +174,5 @@ pub fn decode(body: &[u8]) -> (Value, Option<json_patch::Patch>) {
 }
 
 pub mod cluster;
+pub mod https;
 pub mod tls_client;
