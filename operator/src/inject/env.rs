@@ -112,7 +112,8 @@ pub fn env_operations(
         }
     }
     for (name, source) in &desired.derived_from {
-        if !seen(name, &appended) {
+        if !seen(name, &appended_names) {
+            appended_names.insert(name.clone());
             appended.push(json!({"name": name, "valueFrom": source}));
         }
     }
