@@ -225,3 +225,40 @@ fn reason_for(code: u16) -> &'static str {
         _ => "Unknown",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn held_requests_wait_for_release_and_a_counted_hang_runs_out() {
+        let faults = Faults::default();
+        faults.hang_next("leases", &["get"], 1);
+        assert!(matches!(
+            faults.check("get", "leases", ""),
+            (None, Some(FaultAction::Hang))
+        ));
+        assert!(faults.check("get", "leases", "").1.is_none(), "used up");
+
+        faults.hang("secrets", &[]);
+        assert!(matches!(
+            faults.check("update", "secrets", ""),
+            (None, Some(FaultAction::Hang))
+        ));
+        let held = tokio::spawn({
+            let faults = faults.clone();
+            async move { faults.hold().await }
+        });
+        while faults.held_requests() == 0 {
+            tokio::task::yield_now().await;
+        }
+        assert!(!held.is_finished());
+        faults.release();
+        held.await.unwrap();
+        assert_eq!(faults.held_requests(), 0);
+        assert!(
+            faults.check("update", "secrets", "").1.is_none(),
+            "released"
+        );
+    }
+}
