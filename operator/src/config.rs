@@ -66,6 +66,8 @@ pub const DEFAULT_WEBHOOK_MAX_CONNECTIONS: usize = crate::webhook::DEFAULT_MAX_C
 /// Default seconds after which a webhook connection without a request in flight is closed.
 pub const DEFAULT_WEBHOOK_IDLE_TIMEOUT_SECONDS: u64 =
     crate::webhook::DEFAULT_IDLE_TIMEOUT.as_secs();
+/// Default `API_REQUEST_TIMEOUT_SECONDS`.
+pub const DEFAULT_API_REQUEST_TIMEOUT_SECONDS: u64 = 30;
 
 /// `failurePolicy` of the webhook.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -264,6 +266,9 @@ pub struct Config {
     /// Leader Lease duration in seconds (3 to 3600); a new leader takes over within this time.
     #[arg(long, env = "LEASE_DURATION_SECONDS", value_name = "LEASE_DURATION_SECONDS", default_value_t = DEFAULT_LEASE_DURATION_SECONDS)]
     pub lease_duration_seconds: u64,
+    /// Bound of one Kubernetes API request in seconds (1 to 300); watches are bounded separately.
+    #[arg(long, env = "API_REQUEST_TIMEOUT_SECONDS", value_name = "API_REQUEST_TIMEOUT_SECONDS", default_value_t = DEFAULT_API_REQUEST_TIMEOUT_SECONDS)]
+    pub api_request_timeout_seconds: u64,
     /// Port of `/healthz` and `/readyz` (plain HTTP).
     #[arg(long, env = "HEALTH_PORT", value_name = "HEALTH_PORT", default_value_t = DEFAULT_HEALTH_PORT, value_parser = port)]
     pub health_port: u16,
@@ -316,6 +321,7 @@ impl Default for Config {
             image_prefix: DEFAULT_IMAGE_PREFIX.into(),
             lease_name: None,
             lease_duration_seconds: DEFAULT_LEASE_DURATION_SECONDS,
+            api_request_timeout_seconds: DEFAULT_API_REQUEST_TIMEOUT_SECONDS,
             health_port: DEFAULT_HEALTH_PORT,
             metrics_port: DEFAULT_METRICS_PORT,
             log_level: LogLevel::Info,
@@ -465,6 +471,15 @@ impl Config {
                 format!("{} must be between 3 and 3600", self.lease_duration_seconds),
             ));
         }
+        if !(1..=300).contains(&self.api_request_timeout_seconds) {
+            return Err(invalid(
+                "API_REQUEST_TIMEOUT_SECONDS (--api-request-timeout-seconds)",
+                format!(
+                    "{} must be between 1 and 300",
+                    self.api_request_timeout_seconds
+                ),
+            ));
+        }
         if let Some(name) = &self.pod_name
             && (name.is_empty() || name.len() > 253 || name.contains(char::is_whitespace))
         {
@@ -528,6 +543,11 @@ impl Config {
     /// The leader Lease duration.
     pub fn lease_duration(&self) -> Duration {
         Duration::from_secs(self.lease_duration_seconds)
+    }
+
+    /// The bound of one Kubernetes API request.
+    pub fn api_request_timeout(&self) -> Duration {
+        Duration::from_secs(self.api_request_timeout_seconds)
     }
 
     /// The namespaces served; empty means all.

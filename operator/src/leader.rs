@@ -14,7 +14,15 @@
 //! - The holder renews every `retry_period` and gives up leadership (the receiver flips to
 //!   `false` at once) when it has not renewed for `renew_deadline`, which is shorter than the
 //!   lease duration: a replica cut off from the API stops writing before anyone else can take over.
-//!   It also steps down at once when a renewal hits a conflict (someone else changed the Lease).
+//!   That deadline is a timer started when the successful attempt was sent (a monotonic tokio
+//!   timer on the machine's clock), never a comparison with the wall-clock times written in the
+//!   Lease, so a clock step cannot extend leadership. It also steps down at once when a renewal
+//!   hits a conflict (someone else changed the Lease).
+//! - Every Lease request is bounded by `request_timeout` (at most the renew deadline) on the
+//!   clock: a request the API server never answers fails and is retried, for a follower as for
+//!   the holder.
+//! - Leadership ends with the elector: if its task ends, is aborted or panics, the receiver
+//!   flips to `false`.
 //! - On shutdown the holder flips to `false` first, then releases the Lease (empty holder), so
 //!   a follower takes over at its next attempt instead of waiting for expiry.
 //!
@@ -26,6 +34,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::FutureExt;
+use futures::future::Shared;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
@@ -34,8 +44,10 @@ use kube::{Api, Client};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::clock::SharedClock;
+use crate::api::{DEFAULT_REQUEST_TIMEOUT, bounded};
+use crate::clock::{SharedClock, Sleep};
 use crate::metrics::Metrics;
+use crate::supervise::Supervisor;
 
 /// Where the Lease lives, who we are, and the timings.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,6 +64,8 @@ pub struct LeaseSettings {
     pub renew_deadline: Duration,
     /// Pause between attempts to acquire or renew.
     pub retry_period: Duration,
+    /// Bound of one Lease request (the renew deadline bounds it too).
+    pub request_timeout: Duration,
 }
 
 impl LeaseSettings {
@@ -69,6 +83,7 @@ impl LeaseSettings {
             lease_duration,
             renew_deadline: lease_duration * 2 / 3,
             retry_period: lease_duration / 5,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
         }
     }
 }
@@ -102,6 +117,8 @@ pub struct LeaderElector {
     expiry: Option<Timestamp>,
     /// When this replica last acquired or renewed the Lease.
     renewed_at: Option<Timestamp>,
+    /// Fires `renew_deadline` after the last successful attempt was sent.
+    deadline_timer: Option<Shared<Sleep>>,
 }
 
 fn add(at: Timestamp, by: Duration) -> Timestamp {
@@ -126,6 +143,7 @@ impl LeaderElector {
             observed: None,
             expiry: None,
             renewed_at: None,
+            deadline_timer: None,
         }
     }
 
@@ -166,6 +184,7 @@ impl LeaderElector {
         });
         if !leading {
             self.renewed_at = None;
+            self.deadline_timer = None;
         }
         if changed {
             if let Some(metrics) = &self.metrics {
@@ -190,12 +209,33 @@ impl LeaderElector {
 
     /// Steps down if the renew deadline has passed; returns whether this replica still leads.
     pub fn check_deadline(&mut self) -> bool {
-        if let Some(deadline) = self.deadline()
-            && self.clock.now() >= deadline
-        {
+        let passed = self
+            .deadline_timer
+            .clone()
+            .is_some_and(|timer| timer.now_or_never().is_some());
+        if passed {
             self.set_leading(false, "the lease was not renewed before the renew deadline");
         }
         self.is_leading()
+    }
+
+    /// Completes when the renew deadline passes (never while not leading).
+    fn deadline_passed(&self) -> impl Future<Output = ()> + Send + 'static {
+        let timer = self.deadline_timer.clone().filter(|_| self.is_leading());
+        async move {
+            match timer {
+                Some(timer) => timer.await,
+                None => std::future::pending().await,
+            }
+        }
+    }
+
+    /// The bound of one Lease request.
+    fn request_limit(&self) -> Duration {
+        self.settings
+            .request_timeout
+            .min(self.settings.renew_deadline)
+            .max(Duration::from_millis(1))
     }
 
     fn desired_spec(&self, previous: Option<&LeaseSpec>, now: Timestamp) -> LeaseSpec {
@@ -223,12 +263,13 @@ impl LeaderElector {
         }
     }
 
-    fn became_holder(&mut self, lease: &Lease, now: Timestamp) {
+    fn became_holder(&mut self, lease: &Lease, now: Timestamp, deadline: Shared<Sleep>) {
         if let Some(version) = &lease.metadata.resource_version {
             self.observed = Some((version.clone(), now));
         }
         self.expiry = None;
         self.renewed_at = Some(now);
+        self.deadline_timer = Some(deadline);
         self.set_leading(true, "acquired");
     }
 
@@ -236,9 +277,10 @@ impl LeaderElector {
     /// Returns whether this replica leads afterwards.
     pub async fn try_acquire_or_renew(&mut self) -> Result<bool, LeaderError> {
         let now = self.clock.now();
-        let current = self
-            .api
-            .get_opt(&self.settings.name)
+        // Started before anything is sent: leadership won by this attempt ends on this timer.
+        let deadline = self.clock.sleep(self.settings.renew_deadline).shared();
+        let limit = self.request_limit();
+        let current = bounded(&*self.clock, limit, self.api.get_opt(&self.settings.name))
             .await
             .map_err(|e| self.error(e))?;
         let Some(current) = current else {
@@ -250,9 +292,15 @@ impl LeaderElector {
                 },
                 spec: Some(self.desired_spec(None, now)),
             };
-            return match self.api.create(&PostParams::default(), &lease).await {
+            let created = bounded(
+                &*self.clock,
+                limit,
+                self.api.create(&PostParams::default(), &lease),
+            )
+            .await;
+            return match created {
                 Ok(created) => {
-                    self.became_holder(&created, now);
+                    self.became_holder(&created, now, deadline);
                     Ok(true)
                 }
                 Err(e) if is_conflict(&e) => {
@@ -295,13 +343,16 @@ impl LeaderElector {
         }
         let mut desired = current.clone();
         desired.spec = Some(self.desired_spec(Some(&spec), now));
-        match self
-            .api
-            .replace(&self.settings.name, &PostParams::default(), &desired)
-            .await
-        {
+        let written = bounded(
+            &*self.clock,
+            limit,
+            self.api
+                .replace(&self.settings.name, &PostParams::default(), &desired),
+        )
+        .await;
+        match written {
             Ok(written) => {
-                self.became_holder(&written, now);
+                self.became_holder(&written, now, deadline);
                 Ok(true)
             }
             Err(e) if is_conflict(&e) => {
@@ -319,9 +370,8 @@ impl LeaderElector {
         }
         self.set_leading(false, "shutting down");
         let now = self.clock.now();
-        let Some(mut current) = self
-            .api
-            .get_opt(&self.settings.name)
+        let limit = self.request_limit();
+        let Some(mut current) = bounded(&*self.clock, limit, self.api.get_opt(&self.settings.name))
             .await
             .map_err(|e| self.error(e))?
         else {
@@ -335,11 +385,14 @@ impl LeaderElector {
         spec.lease_duration_seconds = Some(1);
         spec.renew_time = Some(MicroTime(now));
         current.spec = Some(spec);
-        match self
-            .api
-            .replace(&self.settings.name, &PostParams::default(), &current)
-            .await
-        {
+        let written = bounded(
+            &*self.clock,
+            limit,
+            self.api
+                .replace(&self.settings.name, &PostParams::default(), &current),
+        )
+        .await;
+        match written {
             Ok(_) => {
                 tracing::info!(lease = %self.settings.name, "released the lease");
                 Ok(())
@@ -363,12 +416,12 @@ impl LeaderElector {
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         loop {
-            let deadline = self.deadline().unwrap_or(Timestamp::MAX);
+            let deadline = self.deadline_passed();
             let clock = self.clock.clone();
             tokio::select! {
                 biased;
                 () = &mut shutdown => break,
-                () = clock.sleep_until(deadline) => {
+                () = deadline => {
                     self.check_deadline();
                 }
                 result = self.try_acquire_or_renew() => {
@@ -378,18 +431,31 @@ impl LeaderElector {
                 }
             }
             self.check_deadline();
-            let wake = self
-                .next_attempt()
-                .min(self.deadline().unwrap_or(Timestamp::MAX));
+            let wake = self.next_attempt();
+            let deadline = self.deadline_passed();
             tokio::select! {
                 biased;
                 () = &mut shutdown => break,
+                () = deadline => {}
                 () = clock.sleep_until(wake) => {}
             }
             self.check_deadline();
         }
         if let Err(error) = self.release().await {
             tracing::warn!(%error, "could not release the lease");
+        }
+    }
+}
+
+impl Drop for LeaderElector {
+    /// Leadership never outlives the elector (ended, aborted or panicked).
+    fn drop(&mut self) {
+        let was_leading = self.leading.send_replace(false);
+        if was_leading {
+            if let Some(metrics) = &self.metrics {
+                metrics.set_leader(false);
+            }
+            tracing::warn!(lease = %self.settings.name, "the leader elector stopped; no longer leading");
         }
     }
 }
@@ -403,11 +469,23 @@ pub struct LeaderHandle {
 
 /// Starts `elector` on a task.
 pub fn spawn(elector: LeaderElector) -> LeaderHandle {
+    start(elector, tokio::spawn)
+}
+
+/// Starts `elector` on a task watched by `supervisor` (its end before shutdown is a failure).
+pub fn spawn_supervised(elector: LeaderElector, supervisor: &Supervisor) -> LeaderHandle {
+    start(elector, |run| supervisor.spawn("the leader elector", run))
+}
+
+fn start<F>(elector: LeaderElector, spawn: F) -> LeaderHandle
+where
+    F: FnOnce(std::pin::Pin<Box<dyn Future<Output = ()> + Send>>) -> JoinHandle<()>,
+{
     let leading = elector.subscribe();
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(elector.run(async move {
+    let task = spawn(Box::pin(elector.run(async move {
         let _ = stopped.await;
-    }));
+    })));
     LeaderHandle {
         leading,
         stop: Some(stop),

@@ -1,6 +1,7 @@
 //! The OpenLIT-compatible auto-instrumentation operator as a library.
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod cache;
 pub mod clock;
 pub mod config;
@@ -11,6 +12,7 @@ pub mod leader;
 pub mod metrics;
 pub mod preview;
 pub mod run;
+pub mod supervise;
 pub mod telemetry;
 pub mod tls;
 pub mod watch;

@@ -7,6 +7,13 @@
 //! live object drifts from it (edited or deleted). It writes nothing until a certificate is
 //! loaded, so the API server is never told to trust a bundle the webhook cannot serve.
 //!
+//! What it knows of the live object comes from a watch (a relist replaces it entirely, so a
+//! deletion missed while the watch was down is noticed) and, while leading, from a GET every
+//! [`WebhookConfigSettings::verify_interval`], so the configuration is recreated even when the
+//! watch itself is broken. Every replica records the `caBundle` the API server serves in
+//! [`ServingCertificate::publish`]: a CA rollover waits for it. Each request is bounded by
+//! [`WebhookConfigSettings::request_timeout`] on the clock.
+//!
 //! With [`WebhookConfigSettings::owner_cluster_role`] set, the configuration carries an
 //! ownerReference to that ClusterRole (read afresh before each write, so a recreated role's new
 //! uid is used): deleting the installation's ClusterRole, as uninstalling the manifests or the
@@ -20,12 +27,14 @@ use base64::Engine;
 use futures::StreamExt;
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
 use k8s_openapi::api::rbac::v1::ClusterRole;
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::{Patch, PatchParams};
 use kube::runtime::watcher;
 use kube::{Api, Client};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
+use crate::api::bounded;
 use crate::clock::SharedClock;
 use crate::inject::OPT_OUT_KEY;
 use crate::tls::ServingCertificate;
@@ -83,6 +92,10 @@ pub struct WebhookConfigSettings {
     pub retry_interval: Duration,
     /// ClusterRole the configuration is owned by, so it is garbage-collected with it.
     pub owner_cluster_role: Option<String>,
+    /// Bound of one request (on the clock).
+    pub request_timeout: Duration,
+    /// While leading, read the live configuration this often, whatever the watch says.
+    pub verify_interval: Duration,
 }
 
 impl WebhookConfigSettings {
@@ -115,6 +128,8 @@ impl WebhookConfigSettings {
             field_manager: "openlit-operator".into(),
             retry_interval: Duration::from_secs(10),
             owner_cluster_role: None,
+            request_timeout: crate::api::DEFAULT_REQUEST_TIMEOUT,
+            verify_interval: Duration::from_secs(60),
         }
     }
 }
@@ -194,6 +209,7 @@ pub fn owned_by_cluster_role(mut configuration: Value, name: &str, uid: &str) ->
 /// [`desired`], with the ownerReference to the configured ClusterRole as it is now.
 async fn desired_now(
     client: &Client,
+    clock: &SharedClock,
     settings: &WebhookConfigSettings,
     ca_bundle: &str,
 ) -> Result<Value, kube::Error> {
@@ -202,7 +218,7 @@ async fn desired_now(
         return Ok(want);
     };
     let roles: Api<ClusterRole> = Api::all(client.clone());
-    let role = roles.get(owner).await?;
+    let role = bounded(&**clock, settings.request_timeout, roles.get(owner)).await?;
     let uid = role.metadata.uid.unwrap_or_default();
     Ok(owned_by_cluster_role(want, owner, &uid))
 }
@@ -233,6 +249,24 @@ fn owner_current(have: &Value, settings: &WebhookConfigSettings) -> bool {
         .any(|r| r["kind"] == "ClusterRole" && r["name"] == owner.as_str())
 }
 
+/// The CA bundle (PEM) of a live configuration's webhook, if it carries one.
+pub fn served_bundle(configuration: &Value) -> Option<String> {
+    let encoded = configuration["webhooks"]
+        .as_array()?
+        .iter()
+        .find(|w| w["name"] == WEBHOOK_NAME)?["clientConfig"]["caBundle"]
+        .as_str()?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()?;
+    String::from_utf8(decoded).ok()
+}
+
+fn after(now: Timestamp, by: Duration) -> Timestamp {
+    now.checked_add(SignedDuration::try_from(by).unwrap_or(SignedDuration::MAX))
+        .unwrap_or(Timestamp::MAX)
+}
+
 /// Keeps the configuration equal to [`desired`] for the served certificate's CA bundle while
 /// `leader` holds `true`, until `shutdown` completes.
 pub async fn run_webhook_config(
@@ -254,22 +288,32 @@ pub async fn run_webhook_config(
     tokio::pin!(stream, shutdown);
     let mut bundles = certificate.subscribe();
     let mut live: Option<Value> = None;
+    // Objects of a relist in progress: they replace `live` when it completes.
+    let mut relist: Option<Option<Value>> = None;
     let mut synced = false;
     let mut leader_open = true;
     let mut bundles_open = true;
-    let mut retry: Option<k8s_openapi::jiff::Timestamp> = None;
+    let mut retry: Option<Timestamp> = None;
+    let mut verify_at: Option<Timestamp> = None;
     loop {
         let sleep = retry.map(|t| clock.sleep_until(t));
+        let leading = *leader.borrow();
+        let verify = verify_at.filter(|_| leading).map(|t| clock.sleep_until(t));
+        let mut verify_now = false;
         tokio::select! {
             () = &mut shutdown => return,
             event = stream.next() => match event {
                 None => return,
                 Some(Err(e)) => tracing::warn!(error = %e, "watching the webhook configuration"),
-                Some(Ok(watcher::Event::Init)) => {}
-                Some(Ok(watcher::Event::InitApply(o) | watcher::Event::Apply(o))) => {
-                    live = serde_json::to_value(o).ok();
+                Some(Ok(watcher::Event::Init)) => relist = Some(None),
+                Some(Ok(watcher::Event::InitApply(o))) => {
+                    relist = Some(serde_json::to_value(o).ok());
                 }
-                Some(Ok(watcher::Event::InitDone)) => synced = true,
+                Some(Ok(watcher::Event::Apply(o))) => live = serde_json::to_value(o).ok(),
+                Some(Ok(watcher::Event::InitDone)) => {
+                    live = relist.take().flatten();
+                    synced = true;
+                }
                 Some(Ok(watcher::Event::Delete(_))) => live = None,
             },
             changed = leader.changed(), if leader_open => leader_open = changed.is_ok(),
@@ -277,8 +321,39 @@ pub async fn run_webhook_config(
             () = async { if let Some(s) = sleep { s.await } else { std::future::pending().await } } => {
                 retry = None;
             }
+            () = async { if let Some(s) = verify { s.await } else { std::future::pending().await } } => {
+                verify_now = true;
+            }
         }
-        if !synced || !*leader.borrow() || retry.is_some() {
+        if synced {
+            certificate.publish(live.as_ref().and_then(served_bundle));
+        }
+        if !synced || !*leader.borrow() {
+            verify_at = None;
+            continue;
+        }
+        if verify_now || verify_at.is_none() {
+            verify_at = Some(after(clock.now(), settings.verify_interval));
+        }
+        if verify_now {
+            match bounded(
+                &*clock,
+                settings.request_timeout,
+                api.get_opt(&settings.name),
+            )
+            .await
+            {
+                Ok(found) => {
+                    if found.is_none() && live.is_some() {
+                        tracing::warn!(name = %settings.name, "the webhook configuration is gone");
+                    }
+                    live = found.and_then(|o| serde_json::to_value(o).ok());
+                    certificate.publish(live.as_ref().and_then(served_bundle));
+                }
+                Err(e) => tracing::warn!(error = %e, "reading the webhook configuration"),
+            }
+        }
+        if retry.is_some() {
             continue;
         }
         let Some(served) = certificate.current() else {
@@ -292,10 +367,11 @@ pub async fn run_webhook_config(
             continue;
         }
         let params = PatchParams::apply(&settings.field_manager).force();
-        let written = match desired_now(&client, &settings, &served.ca_bundle).await {
+        let written = match desired_now(&client, &clock, &settings, &served.ca_bundle).await {
             Ok(want) => {
-                api.patch(&settings.name, &params, &Patch::Apply(&want))
-                    .await
+                let patch = Patch::Apply(&want);
+                let apply = api.patch(&settings.name, &params, &patch);
+                bounded(&*clock, settings.request_timeout, apply).await
             }
             Err(e) => Err(e),
         };
@@ -303,18 +379,11 @@ pub async fn run_webhook_config(
             Ok(written) => {
                 tracing::info!(name = %settings.name, "applied the webhook configuration");
                 live = serde_json::to_value(written).ok();
+                certificate.publish(live.as_ref().and_then(served_bundle));
             }
             Err(e) => {
                 tracing::warn!(error = %e, "applying the webhook configuration");
-                retry = Some(
-                    clock
-                        .now()
-                        .checked_add(
-                            k8s_openapi::jiff::SignedDuration::try_from(settings.retry_interval)
-                                .unwrap_or(k8s_openapi::jiff::SignedDuration::MAX),
-                        )
-                        .unwrap_or(k8s_openapi::jiff::Timestamp::MAX),
-                );
+                retry = Some(after(clock.now(), settings.retry_interval));
             }
         }
     }

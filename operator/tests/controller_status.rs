@@ -25,6 +25,7 @@ fn start(cluster: &Cluster, leading: watch::Receiver<bool>) -> ControllerHandle 
         ControllerSettings {
             namespaces: vec![],
             instance: "replica-a".into(),
+            request_timeout: openlit_operator::api::DEFAULT_REQUEST_TIMEOUT,
         },
     )
 }

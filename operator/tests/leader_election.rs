@@ -239,3 +239,86 @@ async fn a_leader_cut_off_from_the_api_stops_before_the_other_takes_over() {
     b.shutdown().await;
     a.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_follower_whose_lease_request_gets_no_answer_gives_up_and_takes_over() {
+    let cluster = cluster().await;
+    let a = spawn(elector(&cluster, cluster.client.clone(), "replica-a"));
+    until("replica-a leads", || async { a.is_leading() }).await;
+
+    // The follower's first read of the Lease is held open by the API server, never answered.
+    cluster.sim.faults().hang_next("leases", &["get"], 1);
+    let b = spawn(elector(&cluster, cluster.client.clone(), "replica-b"));
+    until("replica-b's request is held", || async {
+        cluster.sim.faults().held_requests() == 1
+    })
+    .await;
+    a.shutdown().await;
+
+    // The request is never answered, yet the follower abandons it and takes the released Lease.
+    run_support::advance_until(
+        &cluster,
+        Duration::from_secs(1),
+        DURATION,
+        "replica-b leads",
+        || async { b.is_leading() },
+    )
+    .await;
+    assert_eq!(holder(&cluster).await.as_deref(), Some("replica-b"));
+    // It was never answered (nothing was released): the follower closed it.
+    until("the held request is closed", || async {
+        cluster.sim.faults().held_requests() == 0
+    })
+    .await;
+    cluster.sim.faults().release();
+    b.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_leader_whose_renewal_gets_no_answer_stops_leading_at_its_deadline_and_recovers() {
+    let cluster = cluster().await;
+    let a = spawn(elector(&cluster, cluster.client.clone(), "replica-a"));
+    until("replica-a leads", || async { a.is_leading() }).await;
+
+    cluster.sim.faults().hang("leases", &["update"]);
+    let stopped_after = run_support::advance_until(
+        &cluster,
+        Duration::from_secs(1),
+        DURATION,
+        "replica-a stops leading",
+        || async { !a.is_leading() },
+    )
+    .await;
+    // A renewal is due every 3 s and leadership ends 10 s after the last one was sent.
+    assert!(
+        stopped_after <= Duration::from_secs(10),
+        "led {stopped_after:?} without a renewal"
+    );
+
+    cluster.sim.faults().release();
+    run_support::advance_until(
+        &cluster,
+        Duration::from_secs(1),
+        DURATION,
+        "replica-a leads again",
+        || async { a.is_leading() },
+    )
+    .await;
+    a.shutdown().await;
+}
+
+#[tokio::test]
+async fn leadership_ends_when_the_elector_task_ends() {
+    let cluster = cluster().await;
+    let metrics = Arc::new(Metrics::new());
+    let a =
+        spawn(elector(&cluster, cluster.client.clone(), "replica-a").with_metrics(metrics.clone()));
+    until("replica-a leads", || async { a.is_leading() }).await;
+    let leading = a.subscribe();
+    a.abort();
+    until("the receiver says replica-a no longer leads", || async {
+        !*leading.borrow()
+    })
+    .await;
+    assert!(metrics.encode().contains("openlit_operator_leader 0"));
+}

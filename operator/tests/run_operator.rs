@@ -381,3 +381,35 @@ async fn a_leader_cut_off_from_the_api_stops_writing_before_another_takes_over()
     b.shutdown().await;
     a.abort();
 }
+
+#[tokio::test]
+async fn a_replica_whose_component_ends_is_not_ready_and_says_which() {
+    let cluster = cluster().await;
+    let operator = start(&cluster, "replica-a").await;
+    ready(&operator).await;
+    let failed = operator.failed();
+
+    assert!(operator.crash_component("the webhook configuration"));
+    let body = eventually("/readyz to turn 503", || async {
+        get(operator.health_addr(), "/readyz")
+            .await
+            .filter(|(status, _)| *status == 503)
+            .map(|(_, body)| body)
+    })
+    .await;
+    assert!(
+        body.contains("the webhook configuration was cancelled"),
+        "{body}"
+    );
+    // The `run` command ends the process on this.
+    let failures = tokio::time::timeout(Duration::from_secs(10), failed)
+        .await
+        .unwrap();
+    assert_eq!(failures, vec!["the webhook configuration was cancelled"]);
+    // Liveness is the process's: it still answers until the process ends.
+    assert_eq!(
+        get(operator.health_addr(), "/healthz").await.unwrap().0,
+        200
+    );
+    operator.shutdown().await;
+}

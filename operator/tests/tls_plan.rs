@@ -28,13 +28,19 @@ fn at(days: f64) -> Timestamp {
     start() + SignedDuration::from_secs((days * DAY as f64) as i64)
 }
 
+/// What the API server serves once the webhook configuration has caught up with `current`.
+fn caught_up(current: Option<&Stored>) -> Option<String> {
+    current.map(Stored::ca_bundle)
+}
+
 fn written(current: Option<&Stored>, now: Timestamp) -> Stored {
-    let decided = plan(current, now, &policy()).unwrap();
+    let decided = plan(current, now, &policy(), caught_up(current).as_deref()).unwrap();
     decided.write.expect("a write").0
 }
 
 fn unchanged(current: &Stored, now: Timestamp) -> Timestamp {
-    let decided = plan(Some(current), now, &policy()).unwrap();
+    let published = caught_up(Some(current));
+    let decided = plan(Some(current), now, &policy(), published.as_deref()).unwrap();
     assert!(
         decided.write.is_none(),
         "no write expected at {now}: {:?}",
@@ -89,7 +95,7 @@ fn a_refresh_window_renews_that_long_before_expiry() {
     settings.ca_lifetime = Duration::from_secs(360 * DAY);
     settings.renew_before = Some(Duration::from_secs(10 * DAY));
     let policy = settings.issue_policy();
-    let first = plan(None, start(), &policy)
+    let first = plan(None, start(), &policy, None)
         .unwrap()
         .write
         .expect("a first Secret")
@@ -100,11 +106,18 @@ fn a_refresh_window_renews_that_long_before_expiry() {
         Some(&first),
         at(80.0) - SignedDuration::from_secs(1),
         &policy,
+        caught_up(Some(&first)).as_deref(),
     )
     .unwrap();
     assert!(before.write.is_none(), "not due yet");
     assert_eq!(before.next_check, at(80.0));
-    let due = plan(Some(&first), at(80.0), &policy).unwrap();
+    let due = plan(
+        Some(&first),
+        at(80.0),
+        &policy,
+        caught_up(Some(&first)).as_deref(),
+    )
+    .unwrap();
     let (renewed, why) = due.write.expect("renewed at 80 days");
     assert_ne!(renewed.leaf, first.leaf);
     assert!(why.contains("renewing"), "{why}");
@@ -138,7 +151,8 @@ fn the_ca_rolls_over_in_two_steps_and_the_old_ca_leaves_when_it_expires() {
     let mut stored = first;
     let mut now = start();
     while now < ca_renew {
-        let next = plan(Some(&stored), now, &policy()).unwrap();
+        let published = caught_up(Some(&stored));
+        let next = plan(Some(&stored), now, &policy(), published.as_deref()).unwrap();
         if let Some((s, _)) = next.write {
             stored = s;
         }
@@ -181,12 +195,51 @@ fn the_ca_rolls_over_in_two_steps_and_the_old_ca_leaves_when_it_expires() {
 }
 
 #[test]
+fn the_new_ca_signs_only_once_the_published_bundle_trusts_it() {
+    let first = written(None, start());
+    let ca_renew = info(&first.ca.as_ref().unwrap().cert_pem).renew_at();
+    let mut stored = first.clone();
+    let mut now = start();
+    while now < ca_renew {
+        let published = caught_up(Some(&stored));
+        let next = plan(Some(&stored), now, &policy(), published.as_deref()).unwrap();
+        if let Some((s, _)) = next.write {
+            stored = s;
+        }
+        now = next.next_check.min(ca_renew);
+    }
+    let step_one = written(Some(&stored), ca_renew);
+    let incoming = step_one.next_ca.clone().unwrap();
+    // The API server still serves the bundle from before step one: a day later, nothing moves,
+    // and the clock is not what will wake the leader.
+    let old_bundle = stored.ca_bundle();
+    let day_later = ca_renew + SignedDuration::from_secs(DAY as i64);
+    for published in [Some(old_bundle.as_str()), None] {
+        let waiting = plan(Some(&step_one), day_later, &policy(), published).unwrap();
+        assert!(
+            waiting.write.is_none(),
+            "step two before the API server trusts the new CA: {:?}",
+            waiting.write.map(|w| w.1)
+        );
+        assert!(waiting.next_check > day_later);
+    }
+    // Once it serves a bundle holding the new CA, the new CA signs.
+    let both = step_one.ca_bundle();
+    let step_two = plan(Some(&step_one), day_later, &policy(), Some(&both))
+        .unwrap()
+        .write
+        .expect("step two")
+        .0;
+    assert_eq!(step_two.ca, Some(incoming));
+}
+
+#[test]
 fn unusable_material_is_replaced() {
     let good = written(None, start());
     // A serving certificate for another Service.
     let mut other = TlsSettings::for_installation("other", "elsewhere").issue_policy();
     other.cert_lifetime = Duration::from_secs(90 * DAY);
-    let foreign = plan(None, start(), &other).unwrap().write.unwrap().0;
+    let foreign = plan(None, start(), &other, None).unwrap().write.unwrap().0;
     let mut wrong_names = good.clone();
     wrong_names.leaf = foreign.leaf.clone();
     let fixed = written(Some(&wrong_names), start());

@@ -336,3 +336,175 @@ async fn two_replicas_racing_on_an_empty_namespace_end_with_one_secret_both_serv
         b.stop().await;
     }
 }
+
+/// The Secret's `tls.crt`, if it holds a certificate.
+async fn secret_leaf(sim: &kubesim::Simulator) -> Option<String> {
+    let secrets: Api<Secret> = Api::namespaced(sim.client().unwrap(), "openlit");
+    let secret = secrets
+        .get_opt("openlit-webhook-server-certs")
+        .await
+        .unwrap()?;
+    let pem = String::from_utf8(secret.data?.get("tls.crt")?.0.clone()).ok()?;
+    openlit_operator::tls::certificates(&pem).ok()?;
+    Some(pem)
+}
+
+#[tokio::test]
+async fn the_new_ca_signs_only_once_the_api_server_serves_a_bundle_that_trusts_it() {
+    let sim = cluster().await;
+    let clock = clock_days_ago(6);
+    let mut options = ReplicaOptions::default().failure_policy(FailurePolicy::Fail);
+    options.tls.cert_lifetime = Duration::from_secs(7 * DAY);
+    options.tls.ca_lifetime = Duration::from_secs(7 * DAY);
+    let (leader, follower) = start_pair(&sim, &clock, options).await;
+    eventually("the caBundle", Duration::from_secs(10), || async {
+        mwc_bundle(&sim).await.len() == 1
+    })
+    .await;
+    let first_ca = mwc_bundle(&sim).await;
+    let issuer = |r: &Replica| r.certificate.current().map(|c| c.info.issuer.clone());
+    let signer = issuer(&leader).unwrap();
+    let stream = AdmissionStream::start(&sim, [leader.addr, follower.addr]);
+    stream.more(5).await;
+
+    // The API server holds every write of the webhook configuration, unanswered.
+    sim.faults()
+        .hang("mutatingwebhookconfigurations", &["patch"]);
+    // Past two thirds of the CA's life: step one trusts the new CA in the Secret...
+    clock.advance(Duration::from_secs(4 * DAY + 17 * 3600));
+    eventually(
+        "both CAs in the served bundle",
+        Duration::from_secs(20),
+        || async {
+            [&leader, &follower].iter().all(|r| {
+                r.certificate
+                    .current()
+                    .is_some_and(|c| split_bundle(&c.ca_bundle).len() == 2)
+            })
+        },
+    )
+    .await;
+    eventually(
+        "the configuration write to be held",
+        Duration::from_secs(10),
+        || async { sim.faults().held_requests() >= 1 },
+    )
+    .await;
+    // ...but the API server still serves the old bundle: an hour on, the current CA still signs.
+    for _ in 0..60 {
+        clock.advance(Duration::from_secs(60));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stream.more(10).await;
+    assert_eq!(mwc_bundle(&sim).await, first_ca);
+    for replica in [&leader, &follower] {
+        assert_eq!(
+            issuer(replica).as_ref(),
+            Some(&signer),
+            "the new CA signed before the API server trusted it"
+        );
+    }
+
+    // Once the configuration can be written, the new CA is published, then signs.
+    sim.faults().release();
+    sim.faults().clear();
+    let mut published = false;
+    for _ in 0..30 {
+        clock.advance(Duration::from_secs(10));
+        if mwc_bundle(&sim).await.len() == 2 {
+            published = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(published, "the new bundle was never published");
+    eventually(
+        "both replicas serving a certificate from the new CA",
+        Duration::from_secs(20),
+        || async {
+            [&leader, &follower]
+                .iter()
+                .all(|r| issuer(r).is_some_and(|i| i != signer))
+        },
+    )
+    .await;
+    stream.more(10).await;
+    let (created, failures) = stream.finish().await;
+    assert!(
+        failures.is_empty(),
+        "{} of {created} admissions failed: {failures:?}",
+        failures.len()
+    );
+    leader.stop().await;
+    follower.stop().await;
+}
+
+#[tokio::test]
+async fn a_corrupt_or_deleted_secret_under_a_stream_of_admissions_refuses_no_pod() {
+    let sim = cluster().await;
+    let clock = clock_days_ago(2);
+    let options = ReplicaOptions::default().failure_policy(FailurePolicy::Fail);
+    let (leader, follower) = start_pair(&sim, &clock, options).await;
+    eventually("the caBundle", Duration::from_secs(10), || async {
+        mwc_bundle(&sim).await.len() == 1
+    })
+    .await;
+    let trusted = mwc_bundle(&sim).await;
+    let good_leaf = secret_leaf(&sim).await.unwrap();
+    let stream = AdmissionStream::start(&sim, [leader.addr, follower.addr]);
+    stream.more(5).await;
+
+    // Garbage in the certificates.
+    let secrets: Api<Secret> = Api::namespaced(sim.client().unwrap(), "openlit");
+    let mut secret = secrets.get("openlit-webhook-server-certs").await.unwrap();
+    let data = secret.data.as_mut().unwrap();
+    for key in ["tls.crt", "ca.crt"] {
+        data.insert(
+            key.into(),
+            k8s_openapi::ByteString(b"-----BEGIN CERTIFICATE-----\ngarbage\n".to_vec()),
+        );
+    }
+    secrets
+        .replace(
+            "openlit-webhook-server-certs",
+            &PostParams::default(),
+            &secret,
+        )
+        .await
+        .unwrap();
+    stream.more(10).await;
+    eventually(
+        "the Secret to be repaired",
+        Duration::from_secs(20),
+        || async { secret_leaf(&sim).await.is_some() },
+    )
+    .await;
+    stream.more(10).await;
+
+    // Deleted outright.
+    secrets
+        .delete("openlit-webhook-server-certs", &Default::default())
+        .await
+        .unwrap();
+    stream.more(10).await;
+    eventually("the Secret to be back", Duration::from_secs(20), || async {
+        secret_leaf(&sim).await.is_some()
+    })
+    .await;
+    stream.more(10).await;
+
+    let (created, failures) = stream.finish().await;
+    assert!(
+        failures.is_empty(),
+        "{} of {created} admissions failed: {failures:?}",
+        failures.len()
+    );
+    assert_eq!(
+        mwc_bundle(&sim).await,
+        trusted,
+        "the trusted CA never changed"
+    );
+    assert_eq!(secret_leaf(&sim).await.unwrap(), good_leaf);
+    leader.stop().await;
+    follower.stop().await;
+}

@@ -239,3 +239,39 @@ async fn the_cache_follows_creates_updates_and_deletes() {
     );
     replica.stop().await;
 }
+
+#[tokio::test]
+async fn a_configuration_deleted_while_the_watch_is_broken_is_recreated() {
+    let sim = cluster().await;
+    let clock = ManualClock::new(Timestamp::now());
+    let leader = Replica::start(&sim, Arc::new(clock.clone()), ReplicaOptions::default()).await;
+    leader.ready().await;
+    let mwcs: Api<MutatingWebhookConfiguration> = Api::all(sim.client().unwrap());
+    eventually(
+        "the configuration to be created",
+        Duration::from_secs(10),
+        || async { mwcs.get_opt(MWC).await.unwrap().is_some() },
+    )
+    .await;
+
+    // The watch breaks and cannot be restarted; meanwhile the configuration is deleted.
+    sim.faults()
+        .refuse("mutatingwebhookconfigurations", &["watch", "list"], 500);
+    sim.faults().break_watches("mutatingwebhookconfigurations");
+    mwcs.delete(MWC, &DeleteParams::default()).await.unwrap();
+
+    let mut back = false;
+    for _ in 0..30 {
+        clock.advance(Duration::from_secs(10));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if mwcs.get_opt(MWC).await.unwrap().is_some() {
+            back = true;
+            break;
+        }
+    }
+    assert!(
+        back,
+        "the configuration was not recreated within 300 s of virtual time"
+    );
+    leader.stop().await;
+}

@@ -1,9 +1,10 @@
-//! Fault injection: refuse or delay requests, force conflicts, break watch streams.
+//! Fault injection: refuse, delay or hold requests, force conflicts, break watch streams.
 
 use crate::error::ApiError;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 /// What a fault does to a matching request.
 #[derive(Debug, Clone)]
@@ -19,6 +20,9 @@ pub enum FaultAction {
     Delay(Duration),
     /// Answer writes with 409 Conflict.
     Conflict,
+    /// Hold the request open without answering, as an API server on a dead connection would,
+    /// until [`Faults::release`]; the request is then served (if its client still waits).
+    Hang,
 }
 
 #[derive(Debug, Clone)]
@@ -34,6 +38,8 @@ struct Rule {
 pub struct Faults {
     rules: Arc<Mutex<Vec<Rule>>>,
     breaker: broadcast::Sender<String>,
+    releases: watch::Sender<u64>,
+    held: Arc<AtomicUsize>,
 }
 
 impl Default for Faults {
@@ -41,7 +47,18 @@ impl Default for Faults {
         Faults {
             rules: Arc::default(),
             breaker: broadcast::channel(64).0,
+            releases: watch::channel(0).0,
+            held: Arc::default(),
         }
+    }
+}
+
+/// Counts a request as held while it lives.
+struct HeldRequest(Arc<AtomicUsize>);
+
+impl Drop for HeldRequest {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -88,7 +105,42 @@ impl Faults {
         );
     }
 
-    /// Remove every fault rule.
+    /// Hold every request with one of `verbs` (empty: all) to `resource` open without an answer
+    /// until [`Faults::release`] (or until its client gives up).
+    pub fn hang(&self, resource: &str, verbs: &[&str]) {
+        self.add(resource, verbs, FaultAction::Hang, None);
+    }
+
+    /// Hold the next `n` requests with one of `verbs` (empty: all) to `resource` open without an
+    /// answer until [`Faults::release`]; later requests are served.
+    pub fn hang_next(&self, resource: &str, verbs: &[&str], n: u32) {
+        self.add(resource, verbs, FaultAction::Hang, Some(n));
+    }
+
+    /// Removes every hang rule and lets the held requests through.
+    pub fn release(&self) {
+        self.rules
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|r| !matches!(r.action, FaultAction::Hang));
+        self.releases.send_modify(|generation| *generation += 1);
+    }
+
+    /// How many requests are being held open now (their clients have not given up).
+    pub fn held_requests(&self) -> usize {
+        self.held.load(Ordering::SeqCst)
+    }
+
+    /// Waits until the next [`Faults::release`], counted in [`Faults::held_requests`] meanwhile.
+    pub async fn hold(&self) {
+        let mut releases = self.releases.subscribe();
+        releases.mark_unchanged();
+        self.held.fetch_add(1, Ordering::SeqCst);
+        let _held = HeldRequest(self.held.clone());
+        let _ = releases.changed().await;
+    }
+
+    /// Remove every fault rule (held requests stay held until [`Faults::release`]).
     pub fn clear(&self) {
         self.rules.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
@@ -155,7 +207,7 @@ pub fn fault_error(
             Some(ApiError::new(*code, reason_for(*code), message.clone()))
         }
         FaultAction::Conflict => Some(ApiError::conflict(group, resource, name)),
-        FaultAction::Delay(_) => None,
+        FaultAction::Delay(_) | FaultAction::Hang => None,
     }
 }
 
@@ -171,5 +223,42 @@ fn reason_for(code: u16) -> &'static str {
         503 => "ServiceUnavailable",
         504 => "Timeout",
         _ => "Unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn held_requests_wait_for_release_and_a_counted_hang_runs_out() {
+        let faults = Faults::default();
+        faults.hang_next("leases", &["get"], 1);
+        assert!(matches!(
+            faults.check("get", "leases", ""),
+            (None, Some(FaultAction::Hang))
+        ));
+        assert!(faults.check("get", "leases", "").1.is_none(), "used up");
+
+        faults.hang("secrets", &[]);
+        assert!(matches!(
+            faults.check("update", "secrets", ""),
+            (None, Some(FaultAction::Hang))
+        ));
+        let held = tokio::spawn({
+            let faults = faults.clone();
+            async move { faults.hold().await }
+        });
+        while faults.held_requests() == 0 {
+            tokio::task::yield_now().await;
+        }
+        assert!(!held.is_finished());
+        faults.release();
+        held.await.unwrap();
+        assert_eq!(faults.held_requests(), 0);
+        assert!(
+            faults.check("update", "secrets", "").1.is_none(),
+            "released"
+        );
     }
 }

@@ -30,6 +30,7 @@ pub struct Recorder {
     clock: SharedClock,
     controller: String,
     instance: String,
+    request_timeout: std::time::Duration,
 }
 
 impl Recorder {
@@ -40,7 +41,14 @@ impl Recorder {
             clock,
             controller,
             instance,
+            request_timeout: crate::api::DEFAULT_REQUEST_TIMEOUT,
         }
+    }
+
+    /// Gives up on an Event the API server has not accepted within `limit` (on the clock).
+    pub fn with_request_timeout(mut self, limit: std::time::Duration) -> Self {
+        self.request_timeout = limit;
+        self
     }
 
     /// Publishes one event regarding `resource`.
@@ -86,7 +94,9 @@ impl Recorder {
             ..Event::default()
         };
         let api: Api<Event> = Api::namespaced(self.client.clone(), &namespace);
-        if let Err(error) = api.create(&PostParams::default(), &event).await {
+        let params = PostParams::default();
+        let created = api.create(&params, &event);
+        if let Err(error) = crate::api::bounded(&*self.clock, self.request_timeout, created).await {
             tracing::warn!(%error, resource = %format!("{namespace}/{name}"), reason, "could not publish an event");
         }
     }

@@ -40,6 +40,7 @@ pub use reconcile::{EVENT_INVALID, EVENT_OVERLAP, EVENT_VALID, ReconcileError};
 use crate::clock::SharedClock;
 use crate::crd::AutoInstrumentation;
 use crate::metrics::Metrics;
+use crate::supervise::Supervisor;
 use events::Recorder;
 use reconcile::{Context, error_policy, reconcile};
 use retry::{RECONCILE_BACKOFF, Retries, WATCH_BACKOFF, watch_with_backoff};
@@ -54,6 +55,8 @@ pub struct ControllerSettings {
     pub namespaces: Vec<String>,
     /// This replica's name in Events (`reportingInstance`).
     pub instance: String,
+    /// Bound of one status or Event write, on the clock.
+    pub request_timeout: std::time::Duration,
 }
 
 /// A running controller.
@@ -117,6 +120,36 @@ pub fn spawn(
     leading: watch::Receiver<bool>,
     settings: ControllerSettings,
 ) -> ControllerHandle {
+    start(client, clock, metrics, leading, settings, |run| {
+        tokio::spawn(run)
+    })
+}
+
+/// [`spawn`], on a task watched by `supervisor` (its end before shutdown is a failure).
+pub fn spawn_supervised(
+    client: Client,
+    clock: SharedClock,
+    metrics: Arc<Metrics>,
+    leading: watch::Receiver<bool>,
+    settings: ControllerSettings,
+    supervisor: &Supervisor,
+) -> ControllerHandle {
+    start(client, clock, metrics, leading, settings, |run| {
+        supervisor.spawn("the controller", run)
+    })
+}
+
+fn start<F>(
+    client: Client,
+    clock: SharedClock,
+    metrics: Arc<Metrics>,
+    leading: watch::Receiver<bool>,
+    settings: ControllerSettings,
+    spawn: F,
+) -> ControllerHandle
+where
+    F: FnOnce(std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>) -> JoinHandle<()>,
+{
     let (stop, stop_rx) = watch::channel(false);
     let scopes: Vec<Option<String>> = if settings.namespaces.is_empty() {
         vec![None]
@@ -128,7 +161,8 @@ pub fn spawn(
         clock.clone(),
         REPORTING_CONTROLLER.to_string(),
         settings.instance.clone(),
-    );
+    )
+    .with_request_timeout(settings.request_timeout);
     let mut controllers = Vec::new();
     let mut stores = Vec::new();
     let mut kept = Vec::new();
@@ -163,6 +197,7 @@ pub fn spawn(
             recorder: recorder.clone(),
             retries,
             store: reader.clone(),
+            request_timeout: settings.request_timeout,
         });
         let controller = Controller::for_stream(objects, reader)
             .reconcile_on(due)
@@ -177,7 +212,7 @@ pub fn spawn(
         controllers.push(controller);
     }
     let (synced_tx, synced) = watch::channel(false);
-    let task = tokio::spawn(async move {
+    let task = spawn(Box::pin(async move {
         let sync = async move {
             for store in stores {
                 if store.wait_until_ready().await.is_err() {
@@ -192,7 +227,7 @@ pub fn spawn(
             _ = futures::future::join_all(controllers) => {}
             () = sync => {}
         }
-    });
+    }));
     ControllerHandle {
         stores: kept,
         synced,

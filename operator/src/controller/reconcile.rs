@@ -55,6 +55,8 @@ pub struct Context {
     pub retries: Retries<ObjectRef<AutoInstrumentation>>,
     /// Every resource of the watched scope, to find overlapping selectors.
     pub store: Store<AutoInstrumentation>,
+    /// Bound of one status write.
+    pub request_timeout: std::time::Duration,
 }
 
 impl Context {
@@ -95,7 +97,9 @@ pub async fn reconcile(
     }
     let namespace = resource.namespace().unwrap_or_default();
     let api: Api<AutoInstrumentation> = Api::namespaced(ctx.client.clone(), &namespace);
-    api.replace_status(&resource.name_any(), &PostParams::default(), &updated)
+    let (name, params) = (resource.name_any(), PostParams::default());
+    let write = api.replace_status(&name, &params, &updated);
+    crate::api::bounded(&*ctx.clock, ctx.request_timeout, write)
         .await
         .map_err(|source| ReconcileError::WriteStatus {
             resource: key(&resource),

@@ -1,18 +1,44 @@
 //! The plain-HTTP operations server: `/healthz` (liveness), `/readyz` (readiness: a valid serving
-//! certificate is loaded and the resource cache has synced) and `/metrics` (Prometheus).
+//! certificate is loaded, the resource cache has synced, and no component of the replica has
+//! ended) and `/metrics` (Prometheus).
 
 use std::future::Future;
 use std::io;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::http::header;
-use axum::response::IntoResponse;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::net::TcpListener;
 
 use crate::metrics::{CONTENT_TYPE, Metrics};
-use crate::webhook::{WebhookState, health_router};
+use crate::supervise::Supervisor;
+use crate::webhook::WebhookState;
+
+/// `Err` with every reason the replica is not ready.
+pub fn readiness(state: &WebhookState, supervisor: &Supervisor) -> Result<(), String> {
+    let problems: Vec<String> = [state.readiness(), supervisor.health()]
+        .into_iter()
+        .filter_map(Result::err)
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
+fn readyz(state: &WebhookState, supervisor: &Supervisor) -> Response {
+    match readiness(state, supervisor) {
+        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
+        Err(reasons) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {reasons}\n"),
+        )
+            .into_response(),
+    }
+}
 
 /// `/metrics` only.
 pub fn metrics_router(metrics: Arc<Metrics>) -> Router {
@@ -26,8 +52,20 @@ pub fn metrics_router(metrics: Arc<Metrics>) -> Router {
 }
 
 /// `/healthz` and `/readyz`, plus `/metrics` when `metrics` is given.
-pub fn operations_router(state: WebhookState, metrics: Option<Arc<Metrics>>) -> Router {
-    let router = health_router(state);
+pub fn operations_router(
+    state: WebhookState,
+    supervisor: Supervisor,
+    metrics: Option<Arc<Metrics>>,
+) -> Router {
+    let router = Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route(
+            "/readyz",
+            get(move || {
+                let response = readyz(&state, &supervisor);
+                async move { response }
+            }),
+        );
     match metrics {
         Some(metrics) => router.merge(metrics_router(metrics)),
         None => router,

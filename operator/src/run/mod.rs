@@ -16,6 +16,11 @@
 //!
 //! Servers bind from caller-provided [`Listeners`], so tests can use port 0.
 //!
+//! Every component runs under a [`Supervisor`]: one that ends or panics before shutdown turns
+//! `/readyz` false (naming it), and the `run` command then stops the replica and exits with an
+//! error, so Kubernetes restarts it. The client's requests are bounded in time (see
+//! [`crate::api`]).
+//!
 //! Shutdown ([`OperatorHandle::shutdown`], or SIGTERM/SIGINT for the command): the webhook stops
 //! accepting connections and finishes the admissions in flight; the controller lets running
 //! reconciles finish; the certificate, configuration and cache tasks stop; then the Lease is
@@ -47,6 +52,7 @@ use crate::config::{CertMode, Config, ReinvocationPolicy};
 use crate::controller::{self, ControllerHandle};
 use crate::leader::{self, LeaderElector, LeaderHandle};
 use crate::metrics::Metrics;
+use crate::supervise::Supervisor;
 use crate::tls::{ServingCertificate, run_secret_certificates, watch_certificate_files};
 use crate::webhook::{WebhookState, serve_tls};
 use crate::webhook_config::run_webhook_config;
@@ -71,6 +77,12 @@ pub enum RunError {
     /// No Kubernetes configuration (in-cluster or kubeconfig) was found.
     #[error("cannot configure the Kubernetes client: {0}")]
     Client(#[source] kube::Error),
+    /// The Kubernetes configuration (in-cluster or kubeconfig) could not be read.
+    #[error("cannot configure the Kubernetes client: {0}")]
+    ClientConfig(#[source] kube::config::InferConfigError),
+    /// A component of the replica ended while it should have been running.
+    #[error("the replica stopped because a component ended: {0}")]
+    ComponentFailed(String),
     /// Logging could not be set up.
     #[error(transparent)]
     Telemetry(#[from] crate::telemetry::TelemetryError),
@@ -135,6 +147,7 @@ pub struct OperatorHandle {
     metrics: Arc<Metrics>,
     state: WebhookState,
     leading: watch::Receiver<bool>,
+    supervisor: Supervisor,
     leader: LeaderHandle,
     controller: ControllerHandle,
     stop_serving: watch::Sender<bool>,
@@ -168,6 +181,7 @@ impl Operator {
             );
         }
         let metrics = Arc::new(Metrics::new());
+        let supervisor = Supervisor::new();
         let (stop_serving, _) = watch::channel(false);
         let (stop_background, _) = watch::channel(false);
         let (stop_operations, _) = watch::channel(false);
@@ -178,20 +192,21 @@ impl Operator {
             lease_settings(&config, &identity),
         )
         .with_metrics(metrics.clone());
-        let leader = leader::spawn(elector);
+        let leader = leader::spawn_supervised(elector, &supervisor);
         let leading = leader.subscribe();
 
-        let controller = controller::spawn(
+        let controller = controller::spawn_supervised(
             client.clone(),
             clock.clone(),
             metrics.clone(),
             leading.clone(),
             controller_settings(&config, &identity),
+            &supervisor,
         );
 
         let mut background = Vec::new();
         let cache = PolicyCache::new(cache_settings(&config), metrics.clone());
-        background.push(tokio::spawn({
+        background.push(supervisor.spawn("the resource cache", {
             let cache = cache.clone();
             let client = client.clone();
             let clock = clock.clone();
@@ -201,7 +216,7 @@ impl Operator {
 
         let certificate = ServingCertificate::new();
         background.push(match config.cert_mode {
-            CertMode::SelfManaged => tokio::spawn({
+            CertMode::SelfManaged => supervisor.spawn("the certificate manager", {
                 let run = run_secret_certificates(
                     client.clone(),
                     tls_settings(&config),
@@ -217,22 +232,28 @@ impl Operator {
                     }
                 }
             }),
-            CertMode::Files => tokio::spawn(watch_certificate_files(
-                wiring::certificate_files(&config),
-                clock.clone(),
-                metrics.clone(),
-                certificate.clone(),
-                stopped(&stop_background),
-            )),
+            CertMode::Files => supervisor.spawn(
+                "the certificate manager",
+                watch_certificate_files(
+                    wiring::certificate_files(&config),
+                    clock.clone(),
+                    metrics.clone(),
+                    certificate.clone(),
+                    stopped(&stop_background),
+                ),
+            ),
         });
-        background.push(tokio::spawn(run_webhook_config(
-            client.clone(),
-            webhook_config_settings(&config),
-            clock.clone(),
-            certificate.clone(),
-            leading.clone(),
-            stopped(&stop_background),
-        )));
+        background.push(supervisor.spawn(
+            "the webhook configuration",
+            run_webhook_config(
+                client.clone(),
+                webhook_config_settings(&config),
+                clock.clone(),
+                certificate.clone(),
+                leading.clone(),
+                stopped(&stop_background),
+            ),
+        ));
 
         let state = WebhookState {
             source: Arc::new(cache),
@@ -242,7 +263,7 @@ impl Operator {
             settings: Arc::new(webhook_settings(&config)),
         };
         let webhook_addr = listeners.webhook.local_addr().map_err(RunError::Address)?;
-        let webhook = tokio::spawn({
+        let webhook = supervisor.spawn("the webhook server", {
             let state = state.clone();
             let stop = stopped(&stop_serving);
             async move {
@@ -258,24 +279,27 @@ impl Operator {
             Some(listener) => {
                 let addr = listener.local_addr().map_err(RunError::Address)?;
                 operations.push(spawn_server(
-                    "metrics",
+                    &supervisor,
+                    "the metrics server",
                     listener,
                     metrics_router(metrics.clone()),
                     stopped(&stop_operations),
                 ));
                 operations.push(spawn_server(
-                    "health",
+                    &supervisor,
+                    "the health server",
                     listeners.health,
-                    operations_router(state.clone(), None),
+                    operations_router(state.clone(), supervisor.clone(), None),
                     stopped(&stop_operations),
                 ));
                 addr
             }
             None => {
                 operations.push(spawn_server(
-                    "health",
+                    &supervisor,
+                    "the health server",
                     listeners.health,
-                    operations_router(state.clone(), Some(metrics.clone())),
+                    operations_router(state.clone(), supervisor.clone(), Some(metrics.clone())),
                     stopped(&stop_operations),
                 ));
                 health_addr
@@ -297,6 +321,7 @@ impl Operator {
             metrics,
             state,
             leading,
+            supervisor,
             leader,
             controller,
             stop_serving,
@@ -310,12 +335,13 @@ impl Operator {
 }
 
 fn spawn_server(
+    supervisor: &Supervisor,
     what: &'static str,
     listener: TcpListener,
     router: axum::Router,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> JoinHandle<()> {
-    tokio::spawn(async move {
+    supervisor.spawn(what, async move {
         if let Err(error) = health::serve(listener, router, stop).await {
             tracing::error!(%error, server = what, "server stopped");
         }
@@ -358,9 +384,23 @@ impl OperatorHandle {
         self.leading.clone()
     }
 
-    /// Whether `/readyz` answers 200 (certificate loaded and cache synced), else the reasons.
+    /// Whether `/readyz` answers 200 (certificate loaded, cache synced, no component ended),
+    /// else the reasons.
     pub fn readiness(&self) -> Result<(), String> {
-        self.state.readiness()
+        health::readiness(&self.state, &self.supervisor)
+    }
+
+    /// Completes, with what ended, once a component of the replica has ended or panicked.
+    pub fn failed(&self) -> impl Future<Output = Vec<String>> + Send + 'static {
+        self.supervisor.failed()
+    }
+
+    /// Ends one component at once, as its crash would (fault injection): `the leader elector`,
+    /// `the controller`, `the resource cache`, `the certificate manager`, `the webhook
+    /// configuration`, `the webhook server`, `the health server` or `the metrics server`.
+    /// Returns whether it runs.
+    pub fn crash_component(&self, name: &str) -> bool {
+        self.supervisor.abort(name)
     }
 
     /// Whether the controller has read every watched resource once.
@@ -381,9 +421,11 @@ impl OperatorHandle {
             operations,
             leader,
             controller,
+            supervisor,
             ..
         } = self;
         tracing::info!(%identity, "shutting down");
+        supervisor.stop();
         stop_serving.send_replace(true);
         let _ = webhook.await;
         controller.shutdown().await;
@@ -407,6 +449,7 @@ impl OperatorHandle {
 
     /// Stops at once without releasing anything, as a crash would.
     pub fn abort(self) {
+        self.supervisor.stop();
         self.leader.abort();
         self.webhook.abort();
         for task in self.background.iter().chain(&self.operations) {
@@ -437,10 +480,18 @@ pub async fn termination_signal() -> Result<(), RunError> {
 /// listeners, the replica, and a graceful stop on SIGTERM or SIGINT.
 pub async fn run(config: Config) -> Result<(), RunError> {
     crate::telemetry::init(config.log_format, config.log_level)?;
-    let client = Client::try_default().await.map_err(RunError::Client)?;
+    let inferred = kube::Config::infer()
+        .await
+        .map_err(RunError::ClientConfig)?;
+    let client_config = crate::api::client_config(inferred, config.api_request_timeout());
+    let client = Client::try_from(client_config).map_err(RunError::Client)?;
     let listeners = Listeners::bind(&config).await?;
     let operator = Operator::start(config, client, Arc::new(SystemClock), listeners).await?;
-    let signal = termination_signal().await;
+    let failed = operator.failed();
+    let outcome = tokio::select! {
+        signal = termination_signal() => signal,
+        failures = failed => Err(RunError::ComponentFailed(failures.join("; "))),
+    };
     operator.shutdown().await;
-    signal
+    outcome
 }

@@ -10,12 +10,14 @@ use crate::webhook_config::{self, WebhookConfigSettings};
 
 /// The leader Lease.
 pub fn lease_settings(config: &Config, identity: &str) -> LeaseSettings {
-    LeaseSettings::new(
+    let mut settings = LeaseSettings::new(
         config.pod_namespace.clone(),
         config.lease_name(),
         identity.to_string(),
         config.lease_duration(),
-    )
+    );
+    settings.request_timeout = config.api_request_timeout();
+    settings
 }
 
 /// The AutoInstrumentation controller: the served namespaces plus the operator's own, whose
@@ -30,6 +32,7 @@ pub fn controller_settings(config: &Config, identity: &str) -> ControllerSetting
     ControllerSettings {
         namespaces,
         instance: identity.to_string(),
+        request_timeout: config.api_request_timeout(),
     }
 }
 
@@ -70,6 +73,7 @@ pub fn tls_settings(config: &Config) -> TlsSettings {
     settings.cert_lifetime = config.cert_validity();
     settings.ca_lifetime = settings.ca_lifetime.max(config.cert_validity());
     settings.renew_before = Some(config.cert_renew_before());
+    settings.request_timeout = config.api_request_timeout();
     settings
 }
 
@@ -92,6 +96,7 @@ pub fn webhook_config_settings(config: &Config) -> WebhookConfigSettings {
     };
     settings.timeout_seconds = i32::try_from(config.webhook_timeout_seconds).unwrap_or(5);
     settings.owner_cluster_role = config.webhook_config_owner.clone();
+    settings.request_timeout = config.api_request_timeout();
     let namespaces = config.namespaces();
     settings.namespaces = (!namespaces.is_empty()).then_some(namespaces);
     settings

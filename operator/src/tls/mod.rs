@@ -10,9 +10,15 @@
 //! certificate, ECDSA P-256, random serials, back-dated by [`TlsSettings::backdate`]), renews the
 //! serving certificate when less than a third of its lifetime is left (or
 //! [`TlsSettings::renew_before`] its expiry, when set), and rolls the CA over in two steps (see
-//! [`plan`]). Writes use the Secret's `resourceVersion`, so two replicas racing to
+//! [`plan`]), the second once the webhook configuration served by the API server trusts the new
+//! CA. Writes use the Secret's `resourceVersion`, so two replicas racing to
 //! create or renew it end with one Secret that both serve. An expired or otherwise unusable
 //! certificate is never installed, so readiness stays false until it has been replaced.
+//!
+//! A Secret that turns unusable (garbage in a key, a certificate that does not load) or is
+//! deleted never takes trust away: every replica keeps serving what it served, and the leader
+//! rewrites the Secret from the last usable material it saw, so the CA the API server trusts
+//! stays the CA that signs. Only a leader that never saw usable material issues a new CA.
 //!
 //! # Files mode
 //!
@@ -74,14 +80,16 @@ pub struct TlsSettings {
     pub cert_lifetime: Duration,
     /// How far back certificates start, for clock skew (default 5 minutes).
     pub backdate: Duration,
-    /// How long a new CA is trusted before it signs (default 1 minute): time for the webhook
-    /// configuration's `caBundle` to reach the API servers.
+    /// How long a new CA is trusted before it signs, at least (default 1 minute); it also waits,
+    /// however long, until the webhook configuration served by the API server carries it.
     pub trust_propagation: Duration,
     /// Wait before retrying a failed write (default 10 seconds, on the clock).
     pub retry_interval: Duration,
     /// Renew the serving certificate this long before it expires (default: when a third of its
     /// lifetime is left).
     pub renew_before: Option<Duration>,
+    /// Bound of one request to the API server (on the clock).
+    pub request_timeout: Duration,
 }
 
 impl TlsSettings {
@@ -99,6 +107,7 @@ impl TlsSettings {
             trust_propagation: Duration::from_secs(60),
             retry_interval: Duration::from_secs(10),
             renew_before: None,
+            request_timeout: crate::api::DEFAULT_REQUEST_TIMEOUT,
         }
     }
 

@@ -6,9 +6,11 @@
 //!
 //! A CA rollover has two steps, so no client ever meets a certificate it does not trust: first the
 //! new CA is added to `ca.crt` (the serving certificate is unchanged, and the webhook
-//! configuration's `caBundle` follows `ca.crt`); once `trust_propagation` has passed, the new CA
-//! signs a new serving certificate and becomes the signing CA, the old one staying in `ca.crt`
-//! until it expires.
+//! configuration's `caBundle` follows `ca.crt`); once the API server is seen serving a `caBundle`
+//! that holds the new CA (the `published` bundle) and at least `trust_propagation` has passed,
+//! the new CA signs a new serving certificate and becomes the signing CA, the old one staying in
+//! `ca.crt` until it expires. Without a published bundle that trusts the new CA, step two waits,
+//! however long it takes.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -226,11 +228,34 @@ fn leaf_problem(
     Ok(policy.leaf_renew_at(&info))
 }
 
-/// Decides what to write given the Secret's current material (`None`: no Secret).
+/// Whether `bundle` (PEM) holds the certificate `pem`.
+fn bundle_holds(bundle: &str, pem: &str) -> bool {
+    let (Ok(held), Ok(wanted)) = (certificates(bundle), certificates(pem)) else {
+        return false;
+    };
+    wanted.first().is_some_and(|w| held.contains(w))
+}
+
+/// Whether `stored` can be served as it is at `now`: a usable signing CA with its key, and a
+/// serving certificate it signed that loads, matches its key and is valid.
+pub fn usable(stored: &Stored, now: Timestamp) -> bool {
+    let Some(ca) = stored.ca.as_ref().and_then(|ca| usable_ca(ca, now)) else {
+        return false;
+    };
+    let Some(leaf) = &stored.leaf else {
+        return false;
+    };
+    super::resolver::LoadedCertificate::from_pem(&leaf.cert_pem, &leaf.key_pem, "")
+        .is_ok_and(|loaded| loaded.info.valid_at(now) && loaded.info.issuer == ca.subject)
+}
+
+/// Decides what to write given the Secret's current material (`None`: no Secret) and the CA
+/// bundle the API server serves in the webhook configuration (`None`: not seen).
 pub fn plan(
     current: Option<&Stored>,
     now: Timestamp,
     policy: &IssuePolicy,
+    published: Option<&str>,
 ) -> Result<Plan, TlsError> {
     let validity = |lifetime, cap| Validity {
         now,
@@ -258,11 +283,19 @@ pub fn plan(
     }
     let mut signer = signer.ok_or_else(|| TlsError::Issue("a fresh CA is not usable".into()))?;
 
-    // Rollover, step two: the next CA has been trusted long enough to sign.
+    // Rollover, step two: the API server trusts the next CA, which may now sign.
+    let mut awaiting_publication = false;
     if let Some(started) = next.rollover_started.filter(|_| next.next_ca.is_some()) {
         let incoming = next.next_ca.as_ref().and_then(|n| usable_ca(n, now));
+        let trusted = next
+            .next_ca
+            .as_ref()
+            .zip(published)
+            .is_some_and(|(n, bundle)| bundle_holds(bundle, &n.cert_pem));
+        let propagated = now >= later(started, policy.trust_propagation);
+        awaiting_publication = propagated && !trusted;
         match incoming {
-            Some(info) if now >= later(started, policy.trust_propagation) => {
+            Some(info) if propagated && trusted => {
                 let old = next.ca.take().map(|c| c.cert_pem);
                 next.ca = next.next_ca.take();
                 next.other_cas.splice(0..0, old);
@@ -336,6 +369,8 @@ pub fn plan(
 
     let mut next_check = leaf_renew_at;
     match next.rollover_started {
+        // Waiting for the published bundle: its change, not the clock, wakes the caller.
+        Some(_) if awaiting_publication => {}
         Some(started) => next_check = next_check.min(later(started, policy.trust_propagation)),
         None => next_check = next_check.min(signer.renew_at()),
     }

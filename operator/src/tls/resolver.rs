@@ -50,6 +50,7 @@ impl LoadedCertificate {
 pub struct ServingCertificate {
     current: Arc<ArcSwapOption<LoadedCertificate>>,
     changes: Arc<watch::Sender<Option<Arc<LoadedCertificate>>>>,
+    published: Arc<watch::Sender<Option<String>>>,
 }
 
 impl Default for ServingCertificate {
@@ -64,7 +65,29 @@ impl ServingCertificate {
         ServingCertificate {
             current: Arc::new(ArcSwapOption::empty()),
             changes: Arc::new(watch::channel(None).0),
+            published: Arc::new(watch::channel(None).0),
         }
+    }
+
+    /// Records the CA bundle (PEM) the webhook configuration carries as the API server last
+    /// served it (`None`: not seen, or no configuration). Certificate changes that need clients
+    /// to trust a new CA wait for it here.
+    pub fn publish(&self, bundle: Option<String>) {
+        self.published.send_if_modified(|current| {
+            let changed = *current != bundle;
+            *current = bundle;
+            changed
+        });
+    }
+
+    /// The CA bundle the API server was last seen to carry in the webhook configuration.
+    pub fn published(&self) -> Option<String> {
+        self.published.borrow().clone()
+    }
+
+    /// Notified when [`ServingCertificate::published`] changes.
+    pub fn subscribe_published(&self) -> watch::Receiver<Option<String>> {
+        self.published.subscribe()
     }
 
     /// Makes `certificate` the one served from the next handshake on.

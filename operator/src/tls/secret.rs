@@ -14,9 +14,10 @@ use kube::runtime::watcher;
 use kube::{Api, Client};
 use tokio::sync::watch;
 
-use super::plan::{Stored, plan};
+use super::plan::{Stored, plan, usable};
 use super::resolver::{LoadedCertificate, ServingCertificate};
 use super::{TlsError, TlsSettings};
+use crate::api::bounded;
 use crate::clock::SharedClock;
 use crate::metrics::Metrics;
 use crate::watch::{WATCH_BACKOFF, watch_with_backoff};
@@ -51,7 +52,11 @@ pub async fn run_secret_certificates(
     let mut init: Option<Option<Secret>> = None;
     let mut synced = false;
     let mut leader_open = true;
+    let mut published = serving.subscribe_published();
+    let mut published_open = true;
     let mut next_check: Option<Timestamp> = None;
+    // The last usable material seen: a corrupt or deleted Secret is restored from it.
+    let mut last_good: Option<Stored> = None;
     loop {
         let sleep = next_check.map(|t| clock.sleep_until(t));
         tokio::select! {
@@ -69,12 +74,14 @@ pub async fn run_secret_certificates(
                 Some(Ok(watcher::Event::Delete(_))) => latest = None,
             },
             changed = leader.changed(), if leader_open => leader_open = changed.is_ok(),
+            changed = published.changed(), if published_open => published_open = changed.is_ok(),
             () = async { if let Some(s) = sleep { s.await } else { std::future::pending().await } } => {}
         }
         if !synced {
             continue;
         }
         install(&serving, &metrics, latest.as_ref(), clock.now());
+        remember_usable(&mut last_good, latest.as_ref(), clock.now());
         next_check = None;
         if !*leader.borrow() {
             continue;
@@ -82,7 +89,13 @@ pub async fn run_secret_certificates(
         for attempt in 1..=ATTEMPTS {
             let now = clock.now();
             let stored = latest.as_ref().map(stored_of);
-            let decided = match plan(stored.as_ref(), now, &policy) {
+            let restore = last_good
+                .clone()
+                .filter(|good| usable(good, now))
+                .filter(|_| !stored.as_ref().is_some_and(|s| usable(s, now)));
+            let base = restore.clone().or(stored);
+            let bundle = serving.published();
+            let decided = match plan(base.as_ref(), now, &policy, bundle.as_deref()) {
                 Ok(decided) => decided,
                 Err(e) => {
                     tracing::error!(error = %e, "cannot plan the webhook certificates");
@@ -91,21 +104,36 @@ pub async fn run_secret_certificates(
                 }
             };
             next_check = Some(decided.next_check.max(after(now, Duration::from_secs(1))));
-            let Some((material, reason)) = decided.write else {
-                break;
+            let write_what = match (decided.write, restore) {
+                (Some(write), _) => write,
+                (None, Some(good)) => (
+                    good,
+                    "the Secret is missing or unusable: restoring the certificates being served"
+                        .to_string(),
+                ),
+                (None, None) => break,
             };
-            match write(&api, &settings, latest.as_ref(), &material).await {
+            let (material, reason) = write_what;
+            let written = bounded(
+                &*clock,
+                settings.request_timeout,
+                write(&api, &settings, latest.as_ref(), &material),
+            )
+            .await;
+            match written {
                 Ok(written) => {
                     tracing::info!(secret = %settings.secret_name, %reason, "wrote the webhook certificates");
                     latest = Some(written);
                     install(&serving, &metrics, latest.as_ref(), now);
+                    remember_usable(&mut last_good, latest.as_ref(), now);
                 }
                 Err(kube::Error::Api(status)) if status.code == 409 => {
                     tracing::info!(
                         attempt,
                         "the certificate Secret changed meanwhile; reading it again"
                     );
-                    match api.get_opt(&settings.secret_name).await {
+                    let read = api.get_opt(&settings.secret_name);
+                    match bounded(&*clock, settings.request_timeout, read).await {
                         Ok(fresh) => latest = fresh,
                         Err(e) => tracing::warn!(error = %e, "reading the certificate Secret"),
                     }
@@ -118,6 +146,13 @@ pub async fn run_secret_certificates(
                 }
             }
         }
+    }
+}
+
+/// Keeps `secret`'s material as the last usable one when it is usable at `now`.
+fn remember_usable(last_good: &mut Option<Stored>, secret: Option<&Secret>, now: Timestamp) {
+    if let Some(stored) = secret.map(stored_of).filter(|s| usable(s, now)) {
+        *last_good = Some(stored);
     }
 }
 
@@ -149,6 +184,12 @@ fn install(
         return;
     };
     let stored = stored_of(secret);
+    if !usable(&stored, now) {
+        tracing::warn!(
+            "the certificate Secret holds no usable CA and serving certificate; serving the current one"
+        );
+        return;
+    }
     let Some(leaf) = stored.leaf.as_ref() else {
         return;
     };

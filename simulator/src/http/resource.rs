@@ -150,6 +150,9 @@ async fn serve(
     if let Some(d) = delay {
         tokio::time::sleep(d).await;
     }
+    if matches!(fault, Some(FaultAction::Hang)) {
+        c.faults.hold().await;
+    }
     if let Some(f) = fault {
         let name = t.name.clone().unwrap_or_default();
         if let Some(e) = fault_error(&f, &def.group, &def.plural, &name)
