@@ -1,13 +1,18 @@
 //! The admission workers: each decision runs on a blocking thread, off the async workers that
-//! serve connections and probes, and at most a fixed number run at once.
+//! serve connections and probes, and at most a fixed number run at once. On a multi-threaded
+//! runtime the request's own thread becomes that blocking thread (`block_in_place`, another thread
+//! takes over its async tasks), which spares a hand-off between threads on every admission; on a
+//! single-threaded runtime the job is sent to the blocking pool.
 //!
 //! A burst waits for a free worker for at most the queue timeout; past it the caller answers
 //! without deciding (the pod is allowed unchanged with a warning), so a saturated replica still
 //! answers before the API server's webhook timeout instead of queueing without bound.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::runtime::{Handle, RuntimeFlavor};
 use tokio::sync::Semaphore;
 
 /// Why a job did not produce its result.
@@ -53,6 +58,13 @@ impl AdmissionPool {
                 Ok(Err(_closed)) => return Err(PoolError::Failed),
                 Err(_elapsed) => return Err(PoolError::Busy(self.queue_timeout)),
             };
+        if Handle::current().runtime_flavor() == RuntimeFlavor::MultiThread {
+            // The job runs on this thread, which the runtime gives up as an async worker (another
+            // thread takes over its tasks): no hand-off to wait for on the request's path.
+            let _permit = permit;
+            return tokio::task::block_in_place(|| catch_unwind(AssertUnwindSafe(job)))
+                .map_err(|_| PoolError::Failed);
+        }
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
             job()
