@@ -311,6 +311,29 @@ async fn the_operator_runs_the_whole_flow_with_only_the_permissions_of_the_base(
         "the pod is instrumented through admission over HTTPS: {annotations:?}"
     );
 
+    // Some of the leader's requests are periodic (renewals, the re-read of the webhook
+    // configuration): run until the re-read was answered or something was refused (a refused
+    // request is not counted as served).
+    let gets_before = install
+        .cluster
+        .sim
+        .request_count("get", "mutatingwebhookconfigurations", "");
+    advance_until(
+        &install.cluster,
+        Duration::from_secs(5),
+        Duration::from_secs(300),
+        "the leader re-reads the webhook configuration",
+        || async {
+            install
+                .cluster
+                .sim
+                .request_count("get", "mutatingwebhookconfigurations", "")
+                > gets_before
+                || !install.denials().is_empty()
+        },
+    )
+    .await;
+
     let Installation {
         operator,
         cluster,

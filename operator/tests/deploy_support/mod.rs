@@ -342,7 +342,7 @@ pub fn cluster_grants_needed(config: &Config, cluster_role: &str) -> BTreeSet<Gr
             "admissionregistration.k8s.io",
             "mutatingwebhookconfigurations",
             Some(&webhook),
-            &["list", "watch", "patch"],
+            &["get", "list", "watch", "patch"],
         ),
         grant(
             "rbac.authorization.k8s.io",
