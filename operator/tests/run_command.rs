@@ -30,27 +30,55 @@ async fn status(port: u16, path: &str) -> Option<u16> {
     response.split(' ').nth(1)?.parse().ok()
 }
 
+/// Ports of one operator process: webhook, health, metrics.
+struct Ports {
+    webhook: u16,
+    health: u16,
+    metrics: u16,
+}
+
+impl Ports {
+    fn free() -> Self {
+        Ports {
+            webhook: free_port(),
+            health: free_port(),
+            metrics: free_port(),
+        }
+    }
+}
+
+/// `openlit-operator run` as replica `pod_name` on `kubeconfig`, with its standard output piped
+/// and killed when dropped.
+fn spawn_operator(
+    kubeconfig: &std::path::Path,
+    pod_name: &str,
+    ports: &Ports,
+) -> tokio::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_openlit-operator"))
+        .arg("run")
+        .env_clear()
+        .env("KUBECONFIG", kubeconfig)
+        .env("POD_NAMESPACE", OPERATOR_NAMESPACE)
+        .env("POD_NAME", pod_name)
+        .env("WEBHOOK_PORT", ports.webhook.to_string())
+        .env("HEALTH_PORT", ports.health.to_string())
+        .env("METRICS_PORT", ports.metrics.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
 #[tokio::test]
 async fn the_command_serves_until_sigterm_then_releases_the_lease() {
     let cluster = cluster().await;
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
     cluster.sim.write_kubeconfig(&kubeconfig).unwrap();
-    let (webhook, health, metrics) = (free_port(), free_port(), free_port());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_openlit-operator"))
-        .arg("run")
-        .env_clear()
-        .env("KUBECONFIG", &kubeconfig)
-        .env("POD_NAMESPACE", OPERATOR_NAMESPACE)
-        .env("POD_NAME", "replica-cli")
-        .env("WEBHOOK_PORT", webhook.to_string())
-        .env("HEALTH_PORT", health.to_string())
-        .env("METRICS_PORT", metrics.to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let ports = Ports::free();
+    let (health, metrics) = (ports.health, ports.metrics);
+    let mut child = spawn_operator(&kubeconfig, "replica-cli", &ports);
     let stdout = child.stdout.take().unwrap();
     let lines = tokio::spawn(async move {
         let mut lines = BufReader::new(stdout).lines();
@@ -121,7 +149,8 @@ async fn an_operator_process_instruments_pods_through_its_service_route() {
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
     cluster.sim.write_kubeconfig(&kubeconfig).unwrap();
-    let (webhook, health, metrics) = (free_port(), free_port(), free_port());
+    let ports = Ports::free();
+    let (webhook, health) = (ports.webhook, ports.health);
     let route = serde_json::json!([
         {"apiVersion": "v1", "kind": "Service",
          "metadata": {"name": "openlit-webhook-service", "namespace": OPERATOR_NAMESPACE},
@@ -145,20 +174,7 @@ async fn an_operator_process_instruments_pods_through_its_service_route() {
             .await
             .unwrap();
     }
-    let _child = Command::new(env!("CARGO_BIN_EXE_openlit-operator"))
-        .arg("run")
-        .env_clear()
-        .env("KUBECONFIG", &kubeconfig)
-        .env("POD_NAMESPACE", OPERATOR_NAMESPACE)
-        .env("POD_NAME", "replica-process")
-        .env("WEBHOOK_PORT", webhook.to_string())
-        .env("HEALTH_PORT", health.to_string())
-        .env("METRICS_PORT", metrics.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let _child = spawn_operator(&kubeconfig, "replica-process", &ports);
     until("the binary is ready", || async {
         status(health, "/readyz").await == Some(200)
     })

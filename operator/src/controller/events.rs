@@ -7,9 +7,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::api::{ObjectMeta, PostParams};
 use kube::{Api, Client, Resource, ResourceExt};
 
-use super::status::truncate;
 use crate::clock::SharedClock;
 use crate::crd::AutoInstrumentation;
+use crate::inject::limits::truncate;
 
 /// Longest note written (the API's limit is 1 kB).
 const MAX_NOTE: usize = 1024;

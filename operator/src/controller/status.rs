@@ -21,18 +21,7 @@ pub const MAX_MESSAGE: usize = 4096;
 /// Most errors or warnings listed in the status.
 pub const MAX_ITEMS: usize = 20;
 
-/// Shortens `text` to at most `max` bytes on a character boundary, marking the cut.
-pub fn truncate(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_string();
-    }
-    let marker = " …";
-    let mut end = max.saturating_sub(marker.len());
-    while end > 0 && !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}{marker}", &text[..end])
-}
+use crate::inject::limits::truncate;
 
 fn bounded(items: &[String]) -> Vec<String> {
     let mut out: Vec<String> = items

@@ -9,7 +9,7 @@ mod choose;
 mod containers;
 mod env;
 mod identity;
-mod limits;
+pub(crate) mod limits;
 mod pod;
 mod policy;
 mod selector;
