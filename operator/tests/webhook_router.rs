@@ -494,6 +494,8 @@ async fn a_saturated_webhook_allows_the_pod_unchanged_with_a_warning() {
     let mut state = harness(held).state;
     state.settings = Arc::new(openlit_operator::webhook::WebhookSettings {
         admission_workers: 1,
+        // Every review goes to the workers, however small.
+        inline_review_bytes: 0,
         admission_queue_timeout: std::time::Duration::from_millis(100),
         ..(*state.settings).clone()
     });

@@ -141,7 +141,13 @@ impl PolicySource for Gate {
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
 async fn probes_answer_while_an_admission_is_being_decided() {
     let (gate, entered, release) = Gate::new();
-    let server = Arc::new(https::start(gate.clone(), WebhookSettings::default()).await);
+    // The held decision stands for a long one, which only a review larger than the inline limit
+    // can be (smaller ones are decided where they were read): send every review to the workers.
+    let settings = WebhookSettings {
+        inline_review_bytes: 0,
+        ..WebhookSettings::default()
+    };
+    let server = Arc::new(https::start(gate.clone(), settings).await);
     let in_flight = {
         let server = server.clone();
         tokio::spawn(async move {

@@ -34,8 +34,9 @@
 //!   API server then applies the webhook's `failurePolicy`. See [`review`] for the full table. A
 //!   body that does not arrive within [`WebhookSettings::body_read_timeout`] gets `408` and the
 //!   connection is closed.
-//! - Admissions are decided on blocking threads, at most [`WebhookSettings::admission_workers`] at
-//!   once; one that waited [`WebhookSettings::admission_queue_timeout`] for a worker is allowed
+//! - Admissions larger than [`WebhookSettings::inline_review_bytes`] (64 KiB) are decided on
+//!   blocking threads, at most [`WebhookSettings::admission_workers`] at once (smaller ones, whose
+//!   bounded work costs less than a thread hand-off, where they were read); one that waited [`WebhookSettings::admission_queue_timeout`] for a worker is allowed
 //!   unchanged with [`BUSY_WARNING`]. Pods beyond the limits of [`crate::inject`] are allowed
 //!   unchanged with the reason; warnings are capped ([`crate::inject::cap_warnings`]).
 //! - Connections: see [`WebhookSettings`] for the timeouts and the connection cap.
@@ -92,6 +93,10 @@ pub struct WebhookSettings {
     /// Most connections open at once; beyond it the connection idle the longest is closed to
     /// make room, and when none is idle new connections wait in the listen queue.
     pub max_connections: usize,
+    /// AdmissionReviews up to this many bytes are decided on the async worker that read them:
+    /// their work is bounded by their size and costs less than a hand-off to another thread.
+    /// Larger ones go to the admission workers.
+    pub inline_review_bytes: usize,
     /// Most admissions decided at once (each on a blocking thread, off the async workers).
     pub admission_workers: usize,
     /// How long an admission waits for a free worker before it is allowed unchanged with
@@ -100,6 +105,10 @@ pub struct WebhookSettings {
     /// The path admission reviews are posted to (default `/mutate`).
     pub path: String,
 }
+
+/// Default [`WebhookSettings::inline_review_bytes`]: a pod this size is decided in well under a
+/// millisecond.
+pub const DEFAULT_INLINE_REVIEW_BYTES: usize = 64 * 1024;
 
 impl Default for WebhookSettings {
     fn default() -> Self {
@@ -112,6 +121,7 @@ impl Default for WebhookSettings {
             body_read_timeout: Duration::from_secs(10),
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            inline_review_bytes: DEFAULT_INLINE_REVIEW_BYTES,
             admission_workers: default_admission_workers(),
             admission_queue_timeout: Duration::from_millis(2500),
             path: "/mutate".into(),

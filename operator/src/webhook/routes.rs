@@ -108,16 +108,23 @@ async fn mutate(State(admission): State<Admission>, request: Request) -> Respons
             return response;
         }
     };
-    let source = state.source.clone();
-    let job_settings = settings.clone();
-    let job_body = body.clone();
-    let decided = pool
-        .run(move || {
+    let decided = if body.len() <= settings.inline_review_bytes {
+        // A small pod is decided where it arrived: its work is bounded by the body's size and
+        // costs less than a hand-off to a blocking thread.
+        Ok(catch_unwind(AssertUnwindSafe(|| {
+            review(&body, state.source.as_ref(), &settings.inject)
+        })))
+    } else {
+        let source = state.source.clone();
+        let job_settings = settings.clone();
+        let job_body = body.clone();
+        pool.run(move || {
             catch_unwind(AssertUnwindSafe(|| {
                 review(&job_body, source.as_ref(), &job_settings.inject)
             }))
         })
-        .await;
+        .await
+    };
     let reply = match decided {
         Ok(Ok(reply)) => reply,
         Err(PoolError::Busy(waited)) => {
