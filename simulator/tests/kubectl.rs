@@ -282,3 +282,57 @@ async fn a_served_cluster_follows_real_time() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imperative_create_commands_work() {
+    // kubectl 1.32 and later send these bodies as protobuf.
+    let (k, _server, _) = kubectl_and_serve().await;
+    assert!(
+        k.ok(&["create", "namespace", "imperative"])
+            .await
+            .contains("namespace/imperative created")
+    );
+    for args in [
+        &[
+            "create",
+            "configmap",
+            "settings",
+            "--from-literal=mode=fast",
+        ][..],
+        &[
+            "create",
+            "secret",
+            "generic",
+            "key",
+            "--from-literal=token=s3cr3t",
+        ],
+        &["create", "serviceaccount", "robot"],
+    ] {
+        k.ok(&[&["-n", "imperative"][..], args].concat()).await;
+    }
+    let token = k
+        .ok(&["-n", "imperative", "create", "token", "robot"])
+        .await;
+    assert!(!token.trim().is_empty());
+
+    let get = |kind: &'static str, name: &'static str| {
+        let k = &k;
+        async move {
+            let json = k
+                .ok(&["-n", "imperative", "get", kind, name, "-o", "json"])
+                .await;
+            serde_json::from_str::<serde_json::Value>(&json).expect("kubectl prints JSON")
+        }
+    };
+    assert_eq!(
+        get("configmap", "settings").await["data"],
+        serde_json::json!({"mode": "fast"})
+    );
+    let secret = get("secret", "key").await;
+    assert_eq!(secret["data"]["token"], "czNjcjN0");
+    assert_eq!(secret["type"], "Opaque");
+    assert_eq!(
+        get("serviceaccount", "robot").await["metadata"]["name"],
+        "robot"
+    );
+}

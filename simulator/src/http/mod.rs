@@ -6,6 +6,7 @@ mod exec;
 mod jsonpath;
 mod openapi;
 mod protobuf;
+mod protobuf_objects;
 pub mod proxy;
 pub mod query;
 mod resource;

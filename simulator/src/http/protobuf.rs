@@ -1,13 +1,14 @@
-//! Just enough of the Kubernetes protobuf encoding to read the TokenRequest that
-//! `kubectl create token` sends (typed clients send built-in kinds as protobuf; kubesim otherwise
-//! speaks JSON only).
+//! The Kubernetes protobuf wire format (fields, the `k8s\0` envelope), and the TokenRequest that
+//! `kubectl create token` sends. The objects of the few kinds kubesim decodes from protobuf are in
+//! `protobuf_objects`; everything else it speaks is JSON.
 
 use serde_json::{Value, json};
 
-const MAGIC: &[u8] = b"k8s\0";
+/// The prefix of every Kubernetes protobuf body.
+pub(super) const MAGIC: &[u8] = b"k8s\0";
 
 /// One protobuf field: a varint or a length-delimited payload.
-enum Field<'a> {
+pub(super) enum Field<'a> {
     Varint(u64),
     Bytes(&'a [u8]),
 }
@@ -26,7 +27,7 @@ fn varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
 }
 
 /// The fields of a message, in order; `None` when it is malformed.
-fn fields(buf: &[u8]) -> Option<Vec<(u64, Field<'_>)>> {
+pub(super) fn fields(buf: &[u8]) -> Option<Vec<(u64, Field<'_>)>> {
     let mut out = Vec::new();
     let mut pos = 0;
     while pos < buf.len() {
@@ -55,7 +56,8 @@ fn fields(buf: &[u8]) -> Option<Vec<(u64, Field<'_>)>> {
     (pos == buf.len()).then_some(out)
 }
 
-fn message(buf: &[u8], number: u64) -> Option<&[u8]> {
+/// The first length-delimited field `number` of a message.
+pub(super) fn message(buf: &[u8], number: u64) -> Option<&[u8]> {
     fields(buf)?.into_iter().find_map(|(n, f)| match f {
         Field::Bytes(b) if n == number => Some(b),
         _ => None,
