@@ -307,6 +307,14 @@ async fn imperative_create_commands_work() {
             "--from-literal=token=s3cr3t",
         ],
         &["create", "serviceaccount", "robot"],
+        &[
+            "create",
+            "deployment",
+            "web",
+            "--image=python:3.12-slim",
+            "--replicas=2",
+            "--port=8080",
+        ],
     ] {
         k.ok(&[&["-n", "imperative"][..], args].concat()).await;
     }
@@ -335,4 +343,13 @@ async fn imperative_create_commands_work() {
         get("serviceaccount", "robot").await["metadata"]["name"],
         "robot"
     );
+    let spec = get("deployment", "web").await["spec"].clone();
+    assert_eq!(spec["replicas"], 2, "{spec}");
+    assert_eq!(
+        spec["selector"]["matchLabels"],
+        serde_json::json!({"app": "web"})
+    );
+    let container = &spec["template"]["spec"]["containers"][0];
+    assert_eq!(container["image"], "python:3.12-slim", "{spec}");
+    assert_eq!(container["ports"][0]["containerPort"], 8080, "{spec}");
 }

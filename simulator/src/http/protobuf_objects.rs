@@ -1,6 +1,6 @@
 //! Protobuf request bodies of the built-in kinds kubectl's imperative commands create
 //! (`kubectl create namespace`, `create configmap`, `create secret generic`, `create
-//! serviceaccount`): kubectl 1.32 and later send those as protobuf and do not fall back to JSON.
+//! serviceaccount`, `create deployment`): kubectl 1.32 and later send those as protobuf and do not fall back to JSON.
 //! Each kind is decoded by a table of its fields into the JSON the rest of kubesim handles. A field
 //! the table does not know makes the body undecodable, so nothing is silently dropped.
 
@@ -16,6 +16,8 @@ enum Shape {
     Text,
     /// A boolean varint.
     Bool,
+    /// An integer varint.
+    Int,
     /// A nested message, by its table.
     Message(&'static [Spec]),
     /// `map<string, string>`: repeated entries with key 1 and value 2.
@@ -74,13 +76,51 @@ const SERVICE_ACCOUNT: &[Spec] = &[
     Spec(4, "automountServiceAccountToken", Shape::Bool, false),
 ];
 
-/// The field table of a core/v1 kind kubesim decodes from protobuf.
+const LABEL_SELECTOR: &[Spec] = &[Spec(1, "matchLabels", Shape::TextMap, false)];
+const CONTAINER_PORT: &[Spec] = &[
+    Spec(1, "name", Shape::Text, false),
+    Spec(2, "hostPort", Shape::Int, false),
+    Spec(3, "containerPort", Shape::Int, false),
+    Spec(4, "protocol", Shape::Text, false),
+];
+const CONTAINER: &[Spec] = &[
+    Spec(1, "name", Shape::Text, false),
+    Spec(2, "image", Shape::Text, false),
+    Spec(3, "command", Shape::Text, true),
+    Spec(4, "args", Shape::Text, true),
+    Spec(6, "ports", Shape::Message(CONTAINER_PORT), true),
+    Spec(8, "resources", Shape::Message(&[]), false),
+];
+const POD_SPEC: &[Spec] = &[Spec(2, "containers", Shape::Message(CONTAINER), true)];
+const POD_TEMPLATE: &[Spec] = &[
+    Spec(1, "metadata", Shape::Message(OBJECT_META), false),
+    Spec(2, "spec", Shape::Message(POD_SPEC), false),
+];
+const DEPLOYMENT_SPEC: &[Spec] = &[
+    Spec(1, "replicas", Shape::Int, false),
+    Spec(2, "selector", Shape::Message(LABEL_SELECTOR), false),
+    Spec(3, "template", Shape::Message(POD_TEMPLATE), false),
+    Spec(
+        4,
+        "strategy",
+        Shape::Message(&[Spec(1, "type", Shape::Text, false)]),
+        false,
+    ),
+];
+const DEPLOYMENT: &[Spec] = &[
+    Spec(1, "metadata", Shape::Message(OBJECT_META), false),
+    Spec(2, "spec", Shape::Message(DEPLOYMENT_SPEC), false),
+    Spec(3, "status", Shape::Message(&[]), false),
+];
+
+/// The field table of a kind kubesim decodes from protobuf.
 fn table(api_version: &str, kind: &str) -> Option<&'static [Spec]> {
     match (api_version, kind) {
         ("v1", "Namespace") => Some(NAMESPACE),
         ("v1", "ConfigMap") => Some(CONFIG_MAP),
         ("v1", "Secret") => Some(SECRET),
         ("v1", "ServiceAccount") => Some(SERVICE_ACCOUNT),
+        ("apps/v1", "Deployment") => Some(DEPLOYMENT),
         _ => None,
     }
 }
@@ -103,8 +143,8 @@ pub fn decode(body: &[u8]) -> Option<Value> {
     Some(Value::Object(object))
 }
 
-/// How deep messages may nest: the tables nest two levels, so anything deeper is malformed.
-const MAX_DEPTH: usize = 4;
+/// How deep messages may nest: the tables nest five levels, so anything deeper is malformed.
+const MAX_DEPTH: usize = 6;
 
 fn decode_message(buf: &[u8], specs: &[Spec], depth: usize) -> Option<Map<String, Value>> {
     if depth > MAX_DEPTH {
@@ -127,6 +167,8 @@ fn decode_message(buf: &[u8], specs: &[Spec], depth: usize) -> Option<Map<String
         let value = match (shape, field) {
             (Shape::Text, Field::Bytes(b)) => json!(std::str::from_utf8(b).ok()?),
             (Shape::Bool, Field::Varint(v)) => json!(v != 0),
+            // Kubernetes integers are int32 or int64; a negative one is sign-extended.
+            (Shape::Int, Field::Varint(v)) => json!(v.cast_signed()),
             (Shape::Message(inner), Field::Bytes(b)) => {
                 Value::Object(decode_message(b, inner, depth + 1)?)
             }

@@ -56,7 +56,7 @@ fn request_object(kind: &str, headers: &HeaderMap, body: &Bytes) -> Result<Value
             415,
             "UnsupportedMediaType",
             format!(
-                "the body of the request was in an unknown format - accepted media types include: application/json (kubesim decodes {media} only for Namespace, ConfigMap, Secret and ServiceAccount)"
+                "the body of the request was in an unknown format - accepted media types include: application/json (kubesim decodes {media} only for some fields of Namespace, ConfigMap, Secret, ServiceAccount and Deployment)"
             ),
         )
     })
