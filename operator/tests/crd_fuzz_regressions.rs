@@ -1,49 +1,17 @@
 //! The inputs of the `autoinstrumentation` fuzz target (`operator/fuzz`) kept as tests: its seed
-//! corpus and every regression input go through the same steps as the target (deserialisation,
+//! corpus and every regression input go through the target's own harness (deserialisation,
 //! validation, policy compilation, one admission), on a thread with a runtime worker's stack.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
-use openlit_operator::crd::{AutoInstrumentation, validate};
-use openlit_operator::inject::{Decision, InjectConfig, Policy, mutate};
 use serde_json::json;
+
+#[path = "../fuzz/harness/resource.rs"]
+mod harness;
+use harness::exercise;
 
 /// The stack of a tokio worker thread.
 const WORKER_STACK: usize = 2 * 1024 * 1024;
-
-fn resource(bytes: &[u8]) -> Option<AutoInstrumentation> {
-    if let Ok(resource) = serde_json::from_slice(bytes) {
-        return Some(resource);
-    }
-    serde_saphyr::from_str(std::str::from_utf8(bytes).ok()?).ok()
-}
-
-/// What the fuzz target does with one input; `true` when the input was a resource.
-fn exercise(bytes: &[u8]) -> bool {
-    let Some(mut resource) = resource(bytes) else {
-        return false;
-    };
-    resource.metadata.namespace = Some("shop".into());
-    let validation = validate(&resource);
-    let policy = Policy::compile(&resource, "ghcr.io/openlit");
-    assert_eq!(policy.errors.is_empty(), validation.is_valid());
-    let labels: BTreeMap<String, String> = resource
-        .spec
-        .selector
-        .match_labels
-        .clone()
-        .unwrap_or_default();
-    let pod = json!({
-        "metadata": {"name": "chat", "labels": labels},
-        "spec": {"containers": [{"name": "app", "image": "python:3.12"}]}
-    });
-    let mutation = mutate(&pod, "shop", &[policy], &InjectConfig::default());
-    if !validation.is_valid() {
-        assert!(!matches!(mutation.decision, Decision::Instrumented { .. }));
-    }
-    true
-}
 
 fn inputs(dir: &str) -> Vec<(String, Vec<u8>)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz").join(dir);

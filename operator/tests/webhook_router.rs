@@ -463,35 +463,10 @@ async fn warnings_are_capped_in_length() {
     );
 }
 
-/// A source that holds the first admission until released.
-struct Held {
-    entered: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
-    release: std::sync::Mutex<Option<std::sync::mpsc::Receiver<()>>>,
-}
-
-impl PolicySource for Held {
-    fn candidates(&self, _: &str, _: &str) -> Vec<Arc<Policy>> {
-        let entered = self.entered.lock().unwrap().take();
-        if let Some(entered) = entered {
-            let _ = entered.send(());
-            let release = self.release.lock().unwrap().take();
-            if let Some(release) = release {
-                let _ = release.recv_timeout(std::time::Duration::from_secs(10));
-            }
-        }
-        vec![chat_policy()]
-    }
-}
-
 #[tokio::test]
 async fn a_saturated_webhook_allows_the_pod_unchanged_with_a_warning() {
-    let (entered_tx, entered) = tokio::sync::oneshot::channel();
-    let (release, release_rx) = std::sync::mpsc::channel();
-    let held = Arc::new(Held {
-        entered: std::sync::Mutex::new(Some(entered_tx)),
-        release: std::sync::Mutex::new(Some(release_rx)),
-    });
-    let mut state = harness(held).state;
+    let (gate, entered, release) = webhook_support::gate::Gate::new();
+    let mut state = harness(gate).state;
     state.settings = Arc::new(openlit_operator::webhook::WebhookSettings {
         admission_workers: 1,
         // Every review goes to the workers, however small.

@@ -4,18 +4,16 @@
 
 mod webhook_support;
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use openlit_operator::inject::Policy;
-use openlit_operator::webhook::{PolicySource, WebhookSettings};
+use openlit_operator::webhook::WebhookSettings;
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
-use tokio::sync::oneshot;
+use webhook_support::gate::Gate;
 use webhook_support::https::{self, Server, closed_by_server};
 use webhook_support::*;
 
@@ -98,45 +96,6 @@ async fn huge_pods_are_answered_promptly_and_left_unchanged_with_the_reason() {
     server.stop().await;
 }
 
-/// A source that holds the first admission until released, and records whether it was.
-struct Gate {
-    entered: Mutex<Option<oneshot::Sender<()>>>,
-    release: Mutex<Option<std::sync::mpsc::Receiver<()>>>,
-    released: AtomicBool,
-}
-
-impl Gate {
-    fn new() -> (
-        Arc<Gate>,
-        oneshot::Receiver<()>,
-        std::sync::mpsc::Sender<()>,
-    ) {
-        let (entered_tx, entered) = oneshot::channel();
-        let (release, release_rx) = std::sync::mpsc::channel();
-        let gate = Arc::new(Gate {
-            entered: Mutex::new(Some(entered_tx)),
-            release: Mutex::new(Some(release_rx)),
-            released: AtomicBool::new(false),
-        });
-        (gate, entered, release)
-    }
-}
-
-impl PolicySource for Gate {
-    fn candidates(&self, _: &str, _: &str) -> Vec<Arc<Policy>> {
-        let entered = self.entered.lock().unwrap().take();
-        if let Some(entered) = entered {
-            let _ = entered.send(());
-            let release = self.release.lock().unwrap().take();
-            if let Some(release) = release {
-                let released = release.recv_timeout(Duration::from_secs(15)).is_ok();
-                self.released.store(released, Ordering::SeqCst);
-            }
-        }
-        vec![chat_policy()]
-    }
-}
-
 // One async worker: were the admission decided on it, nothing else could be served meanwhile.
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
 async fn probes_answer_while_an_admission_is_being_decided() {
@@ -175,7 +134,7 @@ async fn probes_answer_while_an_admission_is_being_decided() {
     assert_eq!(status, 200);
     assert!(decode(&body).1.is_some(), "the held admission completes");
     assert!(
-        gate.released.load(Ordering::SeqCst),
+        gate.was_released(),
         "the probe was answered before the admission was released"
     );
     Arc::into_inner(server).unwrap().stop().await;

@@ -1,7 +1,5 @@
-//! Resource bytes in, compiled policy out: an `AutoInstrumentation` as JSON (or YAML) goes through
-//! what the operator does with every resource it watches (deserialisation, validation, policy
-//! compilation) and through an admission of a pod it selects. None of it may panic or overflow
-//! the stack, and a resource with validation errors must never instrument.
+//! Resource bytes in, compiled policy out: see `harness/resource.rs` for what one input goes
+//! through and what must hold.
 //!
 //! Run from `operator/fuzz` with the seed corpus, the regression inputs and the dictionary:
 //! `cargo +nightly fuzz run autoinstrumentation corpus/autoinstrumentation seeds-resource
@@ -9,52 +7,11 @@
 //! `regressions-resource/`, which `operator/tests/crd_fuzz_regressions.rs` replays.
 #![no_main]
 
-use std::collections::BTreeMap;
-
 use libfuzzer_sys::fuzz_target;
-use openlit_operator::crd::{AutoInstrumentation, validate};
-use openlit_operator::inject::{Decision, InjectConfig, Policy, mutate};
-use serde_json::{Value, json};
 
-fn resource(bytes: &[u8]) -> Option<AutoInstrumentation> {
-    if let Ok(resource) = serde_json::from_slice(bytes) {
-        return Some(resource);
-    }
-    serde_saphyr::from_str(std::str::from_utf8(bytes).ok()?).ok()
-}
+#[path = "../harness/resource.rs"]
+mod harness;
 
 fuzz_target!(|bytes: &[u8]| {
-    let Some(mut resource) = resource(bytes) else {
-        return;
-    };
-    resource.metadata.namespace = Some("shop".into());
-    let validation = validate(&resource);
-    let policy = Policy::compile(&resource, "ghcr.io/openlit");
-    assert_eq!(policy.errors.is_empty(), validation.is_valid());
-
-    // A pod carrying every label the resource's selector names, so that it is often selected.
-    let labels: BTreeMap<String, String> = resource
-        .spec
-        .selector
-        .match_labels
-        .clone()
-        .unwrap_or_default();
-    let pod = json!({
-        "metadata": {"name": "chat", "labels": labels},
-        "spec": {"containers": [{"name": "app", "image": "python:3.12", "env": [
-            {"name": "OTEL_RESOURCE_ATTRIBUTES", "value": "team=a,service.name=x"}
-        ]}]}
-    });
-    let selected = policy.selects(&labels);
-    let mutation = mutate(&pod, "shop", &[policy], &InjectConfig::default());
-    if !validation.is_valid() {
-        assert!(
-            !matches!(mutation.decision, Decision::Instrumented { .. }),
-            "an invalid resource never instruments"
-        );
-    }
-    if !selected {
-        assert!(!matches!(mutation.decision, Decision::Instrumented { .. }));
-    }
-    let _: Value = serde_json::to_value(&mutation.patch).expect("the patch serialises");
+    harness::exercise(bytes);
 });

@@ -1,6 +1,8 @@
 //! Fixtures shared by the webhook tests: reviews, resources, pods, certificates, a router.
 #![allow(dead_code)]
 
+pub mod gate;
+
 use std::sync::Arc;
 use std::time::Duration;
 
